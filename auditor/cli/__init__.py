@@ -1,0 +1,53 @@
+"""Command line: ``backscatter-audit <command> [options]``.
+
+Each command is a module ``auditor/cli/cmd_<name>.py`` with ``register(subparsers)``; the parser
+it adds sets ``func(args) -> int`` (the exit code). Commands only parse arguments and call into the
+package: no logic lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import signal
+import sys
+from collections.abc import Sequence
+
+from auditor import __version__
+from auditor.engine import EXIT_INPUT
+from auditor.model import InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backscatter-audit",
+        description="Find and fix every way a mail site generates backscatter.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            importlib.import_module(f"{__name__}.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # A closed pipe (`... | head`) ends output quietly, not with a traceback.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors are exit code 2 already
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_INPUT
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"backscatter-audit: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("backscatter-audit: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,46 @@
+"""Options every reporting command shares: --format, --output, --fail-on; and writing the report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+from auditor.engine import exit_code
+from auditor.model import InputError, Report, Severity
+from auditor.render import formats, render
+
+
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", "-f", default="text", choices=formats(), help="output format")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument(
+        "--fail-on",
+        default="low",
+        choices=[s.value for s in Severity],
+        help="lowest severity that makes the exit code non-zero (default: low)",
+    )
+
+
+def write_output(text: str, output: str | None) -> None:
+    """Write to stdout, or atomically to a file (a half-written report is worse than none)."""
+    if not output or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    directory = os.path.dirname(os.path.abspath(output))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".bsa-", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise InputError(f"cannot write report: {exc.strerror or exc}", output) from None
+
+
+def emit(report: Report, args: argparse.Namespace) -> int:
+    """Render the report in the chosen format, write it, and return the exit code."""
+    write_output(render(report, args.format), args.output)
+    return exit_code(report.findings, Severity(args.fail_on))

@@ -1,0 +1,216 @@
+"""What the Postfix collector observes: effective parameters, master.cf services, lookup tables.
+
+These are facts with their evidence (file and line), no judgement. The rules in
+``auditor/rules/postfix.py`` read them; the collector (``parse.py`` for plain files, ``postconf.py``
+for the real ``postconf`` binary) fills them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from auditor.model import Location, Observation
+
+# Every parameter some rule reads. The collector records the effective value of each of these
+# (plus every parameter set explicitly), whether or not the config sets it.
+RULE_PARAMETERS: tuple[str, ...] = (
+    "address_verify_sender",
+    "address_verify_sender_ttl",
+    "alias_maps",
+    "bounce_size_limit",
+    "compatibility_level",
+    "content_filter",
+    "header_checks",
+    "body_checks",
+    "mime_header_checks",
+    "nested_header_checks",
+    "inet_interfaces",
+    "local_recipient_maps",
+    "local_transport",
+    "luser_relay",
+    "mail_version",
+    "mydestination",
+    "mydomain",
+    "myhostname",
+    "mynetworks",
+    "mynetworks_style",
+    "parent_domain_matches_subdomains",
+    "permit_mx_backup_networks",
+    "proxy_interfaces",
+    "receive_override_options",
+    "relay_domains",
+    "relay_recipient_maps",
+    "relay_transport",
+    "smtpd_client_restrictions",
+    "smtpd_data_restrictions",
+    "smtpd_end_of_data_restrictions",
+    "smtpd_helo_restrictions",
+    "smtpd_milters",
+    "smtpd_proxy_filter",
+    "smtpd_recipient_restrictions",
+    "smtpd_reject_unlisted_recipient",
+    "smtpd_relay_restrictions",
+    "smtpd_sender_restrictions",
+    "soft_bounce",
+    "transport_maps",
+    "unknown_local_recipient_reject_code",
+    "unknown_relay_recipient_reject_code",
+    "unknown_virtual_alias_reject_code",
+    "unknown_virtual_mailbox_reject_code",
+    "unverified_recipient_defer_code",
+    "unverified_recipient_reject_code",
+    "unverified_sender_defer_code",
+    "unverified_sender_reject_code",
+    "virtual_alias_domains",
+    "virtual_alias_maps",
+    "virtual_mailbox_domains",
+    "virtual_mailbox_maps",
+    "virtual_transport",
+    "mailbox_transport",
+    "mailbox_command",
+    "delay_warning_time",
+    "bounce_queue_lifetime",
+    "maximal_queue_lifetime",
+)
+
+
+@dataclass(frozen=True)
+class ParamValue:
+    """One parameter's value as Postfix would use it.
+
+    ``value`` is fully expanded ($name, ${name?x}, ${name:x}); ``raw`` is what was written (or the
+    default's expression). ``templated`` marks a value that holds an unresolved template token
+    (``{{ x }}``, ``%{x}``, ``PH_X``): rules must not judge it as if it were real.
+    """
+
+    name: str
+    value: str
+    raw: str
+    source: str  # "main.cf" | "master.cf" | "default" | "postconf"
+    location: Location | None = None
+    explicit: bool = False
+    templated: bool = False
+
+
+@dataclass(frozen=True)
+class MasterService:
+    """One master.cf entry (``service type private unpriv chroot wakeup maxproc command args``)."""
+
+    name: str
+    type: str
+    private: str
+    unpriv: str
+    chroot: str
+    wakeup: str
+    maxproc: str
+    command: str
+    args: tuple[str, ...] = ()
+    overrides: dict[str, ParamValue] = field(default_factory=dict)
+    location: Location | None = None
+
+    @property
+    def host(self) -> str | None:
+        """The listen address of an inet service (``127.0.0.1:10025`` → ``127.0.0.1``), or None."""
+        if self.type != "inet" or ":" not in self.name:
+            return None
+        host = self.name.rsplit(":", 1)[0].strip("[]")
+        return host or None
+
+    @property
+    def is_smtpd(self) -> bool:
+        return self.command == "smtpd"
+
+    @property
+    def is_loopback_only(self) -> bool:
+        """A listener bound to a loopback address only (a content-filter re-injection port)."""
+        host = self.host
+        if host is None:
+            return False
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def is_public_smtpd(self) -> bool:
+        """An smtpd on an inet socket that is not loopback-only: Internet clients may reach it."""
+        return self.is_smtpd and self.type == "inet" and not self.is_loopback_only
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """One key (or pattern) of a lookup table source, with its result and line."""
+
+    key: str
+    value: str
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class LookupTable:
+    """A lookup table named by a recipient-validation parameter, as found beside the config.
+
+    ``wildcard_entries`` are ``@domain`` keys; ``match_all_entries`` are regexp/pcre patterns
+    (or ``static:`` maps) that match any address. ``random_lookup`` is what a lookup of a random
+    unknown address returned (via ``postmap -q`` when installed, else our own evaluation), with
+    None meaning "not found" and "" meaning "not tried".
+    """
+
+    spec: str  # as written, e.g. "hash:/etc/postfix/relay_recipients"
+    type: str  # hash, lmdb, texthash, regexp, pcre, cidr, ldap, static, inline, proxy:…
+    name: str
+    used_by: tuple[str, ...] = ()  # parameter names (or "service/type/param" for -o overrides)
+    resolved_path: str | None = None  # the source file read, inside the linted directory
+    entries: int = 0
+    wildcard_entries: tuple[TableEntry, ...] = ()
+    match_all_entries: tuple[TableEntry, ...] = ()
+    random_lookup: str | None = ""
+    readable: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class TemplateToken:
+    """An unresolved template placeholder: findings that depend on it are inconclusive."""
+
+    token: str
+    location: Location
+    parameter: str | None = None
+
+
+@dataclass(frozen=True)
+class PostfixConfig(Observation):
+    """The effective configuration of one Postfix instance (one config directory)."""
+
+    kind = "postfix.config"
+
+    source: str = "parser"  # "parser" (files only) | "postconf" (the real binary)
+    main_cf: str | None = None
+    master_cf: str | None = None
+    mail_version: str = ""
+    defaults_version: str = ""  # the Postfix version the built-in defaults come from
+    params: dict[str, ParamValue] = field(default_factory=dict)
+    services: tuple[MasterService, ...] = ()
+    tables: tuple[LookupTable, ...] = ()
+    templates: tuple[TemplateToken, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def value(self, name: str) -> str:
+        """Effective main.cf value ("" when unknown)."""
+        p = self.params.get(name)
+        return p.value if p else ""
+
+    def param(self, name: str, service: MasterService | None = None) -> ParamValue | None:
+        """Effective value for a service: its ``-o`` override if any, else the main.cf value."""
+        if service is not None and name in service.overrides:
+            return service.overrides[name]
+        return self.params.get(name)
+
+    def public_smtpd_services(self) -> list[MasterService]:
+        return [s for s in self.services if s.is_public_smtpd]
+
+    def tables_for(self, parameter: str) -> list[LookupTable]:
+        return [t for t in self.tables if parameter in t.used_by]

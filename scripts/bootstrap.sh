@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up everything Backscatter Auditor and its tests need on a fresh Debian 12 machine, as root:
+# the Debian packages of the lab (Postfix, slapd, dnsmasq, swaks, chromium) and a virtualenv in .venv.
+# Safe to run again: installed packages are skipped, the venv is reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+APT_PACKAGES=(
+  postfix postfix-ldap postfix-pcre postfix-lmdb   # the MTA under test, with its lookup-table plugins
+  slapd ldap-utils                                  # the recipient directory of the lab
+  dnsmasq-base                                      # the lab's DNS server (binary only, no service)
+  iproute2 bsdutils procps                          # ip netns, script(1), pkill
+  openssl ca-certificates                           # the lab's test CA (LDAPS, STARTTLS)
+  swaks                                             # benchmark baseline
+  chromium                                          # HTML report test (headless)
+  python3 python3-venv
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  # Daemons must not start from postinst (slapd would grab :389): the lab runs its own instances.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  fi
+  debconf-set-selections <<'P'
+postfix postfix/main_mailer_type select No configuration
+postfix postfix/mailname string lab.test
+slapd slapd/no_configuration boolean true
+P
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[dev,lab]'
+echo "bootstrap: ready (.venv/bin/backscatter-audit)" >&2

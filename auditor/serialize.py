@@ -44,7 +44,9 @@ def to_jsonable(value: Any) -> Any:
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = [to_jsonable(v) for v in value]
-        return sorted(items, key=json.dumps) if isinstance(value, (set, frozenset)) else items
+        if isinstance(value, (set, frozenset)):
+            items.sort(key=json.dumps)
+        return items
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -63,10 +65,9 @@ def from_jsonable(tp: Any, data: Any) -> Any:
         return data
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
         if data is None:
             return None
-        for arg in args:
+        for arg in (a for a in get_args(tp) if a is not type(None)):
             try:
                 return from_jsonable(arg, data)
             except (TypeError, ValueError, KeyError):
@@ -77,11 +78,12 @@ def from_jsonable(tp: Any, data: Any) -> Any:
             raise ValueError(f"{data!r} not in {get_args(tp)}")
         return data
     if origin is tuple:
-        args = get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(from_jsonable(args[0], v) for v in _as_list(data))
-        return tuple(from_jsonable(a, v) for a, v in zip(args, _as_list(data), strict=True))
+        targs = get_args(tp)
+        if len(targs) == 2 and targs[1] is Ellipsis:
+            return tuple(from_jsonable(targs[0], v) for v in _as_list(data))
+        return tuple(from_jsonable(a, v) for a, v in zip(targs, _as_list(data), strict=True))
     if origin in (list, set, frozenset):
+        assert origin is not None
         (arg,) = get_args(tp)
         return origin(from_jsonable(arg, v) for v in _as_list(data))
     if origin is dict:
@@ -95,7 +97,7 @@ def from_jsonable(tp: Any, data: Any) -> Any:
             if cls is None:
                 raise ValueError(f"unknown observation kind {data['kind']!r}")
             tp = cls
-        if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             if not isinstance(data, dict):
                 raise TypeError(f"expected an object for {tp.__name__}, got {type(data).__name__}")
             hints = _hints(tp)

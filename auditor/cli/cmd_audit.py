@@ -1,0 +1,63 @@
+"""`audit --config site.toml`: everything the site file configures, in one report; `init` writes one."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from auditor.audit import Progress, run_audit
+from auditor.cli.common import add_report_options, write_output
+from auditor.config import SITE_TOML_TEMPLATE, load_site_config
+from auditor.engine import exit_code
+from auditor.model import InputError, Report, Severity
+from auditor.render import render
+from auditor.stages import build_stages
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("audit", help="run the whole audit described by site.toml")
+    p.add_argument("--config", "-c", default="site.toml", metavar="site.toml")
+    p.add_argument("--output-dir", metavar="DIR", help="write the configured report formats here")
+    add_report_options(p)
+    p.set_defaults(func=run)
+    i = sub.add_parser("init", help="write a commented site.toml to start from")
+    i.add_argument("path", nargs="?", default="site.toml")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    i.set_defaults(func=run_init)
+
+
+def write_report_files(report: Report, formats: tuple[str, ...], directory: str) -> list[str]:
+    """Write one file per format (report.html, report.md, report.json, …) and return their paths."""
+    ext = {"markdown": "md", "text": "txt", "junit": "xml"}
+    paths = []
+    for fmt in formats:
+        path = os.path.join(directory, f"report.{ext.get(fmt, fmt)}")
+        write_output(render(report, fmt), path)
+        paths.append(path)
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_site_config(args.config)
+    if not cfg.site.domains and not (cfg.postfix.config_dirs or cfg.exchange.exports or cfg.ndr.paths):
+        raise InputError("nothing to audit: set site.domains or a config/export to lint", args.config)
+    report = run_audit(cfg, build_stages(cfg), command=f"audit --config {args.config}", progress=Progress())
+    out_dir = args.output_dir or cfg.resolve(cfg.report.output_dir)
+    for path in write_report_files(report, cfg.report.formats, out_dir):
+        print(f"[audit] wrote {path}", file=sys.stderr)
+    write_output(render(report, args.format), args.output)
+    fail_on = args.fail_on if args.fail_on != "low" else cfg.report.fail_on
+    return exit_code(report.findings, Severity(fail_on))
+
+
+def run_init(args: argparse.Namespace) -> int:
+    if os.path.exists(args.path) and not args.force:
+        raise InputError("exists already (use --force to overwrite)", args.path)
+    write_output(SITE_TOML_TEMPLATE, args.path)
+    print(
+        f"wrote {args.path}: edit site.domains, then run `backscatter-audit audit --config {args.path}`",
+        file=sys.stderr,
+    )
+    return 0

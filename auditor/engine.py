@@ -48,9 +48,7 @@ def evaluate(observations: Iterable[Observation], rules: Sequence[Rule] | None =
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(
-        findings, key=lambda f: (_STATUS_ORDER[f.status], -f.severity.rank, f.rule_id, f.target)
-    )
+    return sorted(findings, key=lambda f: (_STATUS_ORDER[f.status], -f.severity.rank, f.rule_id, f.target))
 
 
 def exit_code(findings: Iterable[Finding], fail_on: Severity = Severity.LOW) -> int:

@@ -24,7 +24,9 @@ def register(sub: Any) -> None:
     add_report_options(pf)
     pf.set_defaults(func=run_postfix)
 
-    ex = kinds.add_parser("exchange", help="lint Exchange cmdlet exports (collector JSON, CLIXML, Format-List)")
+    ex = kinds.add_parser(
+        "exchange", help="lint Exchange cmdlet exports (collector JSON, CLIXML, Format-List)"
+    )
     ex.add_argument("files", metavar="FILE", nargs="*")
     ex.add_argument(
         "--collector", action="store_true", help="print the path of the PowerShell collector script and exit"

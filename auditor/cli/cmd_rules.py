@@ -51,8 +51,10 @@ def explain_text(r: Rule) -> str:
 def run_explain(args: argparse.Namespace) -> int:
     r = get(args.rule_id)
     if r is None:
-        print(f"backscatter-audit: error: unknown rule {args.rule_id!r} (see `backscatter-audit rules`)",
-              file=sys.stderr)
+        print(
+            f"backscatter-audit: error: unknown rule {args.rule_id!r} (see `backscatter-audit rules`)",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
     sys.stdout.write(explain_text(r))
     return EXIT_OK

@@ -1,0 +1,106 @@
+"""IMAP bounce source: read-only (EXAMINE + BODY.PEEK), password never on the command line.
+
+A small fake IMAP4rev1 server on 127.0.0.1 stands in for the mailbox provider (a unit-test fake).
+"""
+
+from __future__ import annotations
+
+import re
+import socketserver
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from auditor.collect.imap_source import ImapError, ImapSettings, fetch_messages
+from auditor.model import InputError
+
+MESSAGES = {
+    7: b"From: MAILER-DAEMON@x.test\r\nSubject: Undelivered bsa-aaaaaaaaaaaaaaaa\r\n\r\nbody 7\r\n",
+    9: b"From: someone@x.test\r\nSubject: hello\r\n\r\nbody 9\r\n",
+}
+
+
+class _Fake(socketserver.StreamRequestHandler):
+    commands: ClassVar[list[str]] = []
+
+    def handle(self) -> None:
+        self.wfile.write(b"* OK fake IMAP ready\r\n")
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            text = line.decode().rstrip("\r\n")
+            _Fake.commands.append(text)
+            tag, _, rest = text.partition(" ")
+            verb = rest.split(" ")[0].upper()
+            if verb == "CAPABILITY":
+                self.wfile.write(b"* CAPABILITY IMAP4rev1\r\n")
+            elif verb == "LOGIN":
+                if '"secret"' not in rest and " secret" not in rest:
+                    self.wfile.write(f"{tag} NO login failed\r\n".encode())
+                    continue
+            elif verb == "EXAMINE":
+                self.wfile.write(b"* 2 EXISTS\r\n")
+                self.wfile.write(f"{tag} OK [READ-ONLY] done\r\n".encode())
+                continue
+            elif verb == "UID" and " SEARCH " in rest.upper():
+                low = int(re.search(r"UID (\d+):\*", rest).group(1))  # type: ignore[union-attr]
+                self.wfile.write(
+                    b"* SEARCH " + b" ".join(str(u).encode() for u in MESSAGES if u >= low) + b"\r\n"
+                )
+            elif verb == "UID" and " FETCH " in rest.upper():
+                uid = int(rest.split()[2])
+                body = MESSAGES[uid]
+                self.wfile.write(
+                    b"* 1 FETCH (UID %d RFC822.SIZE %d BODY[] {%d}\r\n" % (uid, len(body), len(body))
+                    + body
+                    + b")\r\n"
+                )
+            elif verb == "LOGOUT":
+                self.wfile.write(b"* BYE\r\n" + f"{tag} OK bye\r\n".encode())
+                return
+            self.wfile.write(f"{tag} OK done\r\n".encode())
+
+
+@pytest.fixture
+def server() -> Iterator[int]:
+    _Fake.commands = []
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Fake)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield int(srv.server_address[1])
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_fetches_read_only(server: int, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    s = ImapSettings("127.0.0.1", "auditor", port=server, tls="none", password_file=str(pw))
+    got = dict(fetch_messages(s))
+    assert got == {f"imap://127.0.0.1/INBOX;UID={u}": body for u, body in MESSAGES.items()}
+    verbs = " ".join(_Fake.commands).upper()
+    assert "EXAMINE" in verbs and "BODY.PEEK[]" in verbs
+    assert "SELECT" not in verbs and "STORE" not in verbs and "EXPUNGE" not in verbs
+    assert list(dict(fetch_messages(s, since_uid=7))) == ["imap://127.0.0.1/INBOX;UID=9"]
+
+
+def test_login_refused_and_missing_password(
+    server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BSA_IMAP_PASSWORD", "wrong")
+    with pytest.raises(ImapError):
+        list(fetch_messages(ImapSettings("127.0.0.1", "auditor", port=server, tls="none")))
+    monkeypatch.delenv("BSA_IMAP_PASSWORD")
+    with pytest.raises(InputError, match="BSA_IMAP_PASSWORD"):
+        list(fetch_messages(ImapSettings("127.0.0.1", "auditor", port=server, tls="none")))
+
+
+def test_unreachable_is_an_imap_error() -> None:
+    s = ImapSettings("127.0.0.1", "a", port=1, tls="none", password_env="HOME", timeout=2)
+    with pytest.raises(ImapError):
+        list(fetch_messages(s))

@@ -75,7 +75,7 @@ def fetch_messages(settings: ImapSettings, *, since_uid: int = 0) -> Iterator[tu
         typ, _ = conn.select(_quote(settings.folder), readonly=True)
         if typ != "OK":
             raise ImapError(f"IMAP folder {settings.folder!r} cannot be opened")
-        typ, data = conn.uid("SEARCH", None, f"UID {since_uid + 1}:*")
+        typ, data = conn.uid("SEARCH", f"UID {since_uid + 1}:*")
         if typ != "OK":
             raise ImapError("IMAP SEARCH failed")
         uids = [int(u) for u in (data[0] or b"").split() if u.isdigit() and int(u) > since_uid]

@@ -144,6 +144,10 @@ def report_to_json(report: Report) -> str:
 
 
 def report_from_dict(doc: Any, path: str = "<report>") -> Report:
+    # Observation kinds register when their modules are imported; the rule modules import them all.
+    from auditor.rules import load_all
+
+    load_all()
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_ID:
         raise InputError(f"not a {SCHEMA_ID} report (missing or different 'schema')", path)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import date
 from typing import Any
 
 from auditor.audit import Progress, run_audit
@@ -14,6 +15,7 @@ from auditor.engine import exit_code
 from auditor.model import InputError, Report, Severity
 from auditor.render import render
 from auditor.stages import build_stages
+from auditor.suppress import apply_cli_suppressions, load_suppressions, suppress_report
 
 
 def register(sub: Any) -> None:
@@ -44,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.site.domains and not (cfg.postfix.config_dirs or cfg.exchange.exports or cfg.ndr.paths):
         raise InputError("nothing to audit: set site.domains or a config/export to lint", args.config)
     report = run_audit(cfg, build_stages(cfg), command=f"audit --config {args.config}", progress=Progress())
+    if cfg.report.suppressions:
+        report = suppress_report(
+            report, load_suppressions(cfg.resolve(cfg.report.suppressions)), date.today()
+        )
+    report = apply_cli_suppressions(report, args)
     out_dir = args.output_dir or cfg.resolve(cfg.report.output_dir)
     for path in write_report_files(report, cfg.report.formats, out_dir):
         print(f"[audit] wrote {path}", file=sys.stderr)

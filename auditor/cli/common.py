@@ -10,6 +10,7 @@ import tempfile
 from auditor.engine import exit_code
 from auditor.model import InputError, Report, Severity
 from auditor.render import formats, render
+from auditor.suppress import add_suppression_options, apply_cli_suppressions
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +22,7 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
         choices=[s.value for s in Severity],
         help="lowest severity that makes the exit code non-zero (default: low)",
     )
+    add_suppression_options(parser)
 
 
 def write_output(text: str, output: str | None) -> None:
@@ -41,6 +43,7 @@ def write_output(text: str, output: str | None) -> None:
 
 
 def emit(report: Report, args: argparse.Namespace) -> int:
-    """Render the report in the chosen format, write it, and return the exit code."""
+    """Apply suppressions, render the report in the chosen format, write it, return the exit code."""
+    report = apply_cli_suppressions(report, args)
     write_output(render(report, args.format), args.output)
     return exit_code(report.findings, Severity(args.fail_on))

@@ -53,7 +53,7 @@ def render(report: Report) -> str:
                 [
                     _status(f, colour),
                     f.rule_id,
-                    textwrap.shorten(f.target, 40, placeholder="…"),
+                    f.target if len(f.target) <= 40 else "…" + f.target[-39:],
                     str(loc) if loc else "",
                     textwrap.fill(f.message, 70),
                 ]

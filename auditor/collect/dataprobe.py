@@ -1,0 +1,276 @@
+"""DATA probes: prove accept-then-bounce end to end (opt-in; refused without a sink).
+
+Per MX address: one short, clearly labelled test message to a random unknown recipient, with
+MAIL FROM ``bsa-<token>@<sink domain>``. A site that rejects the recipient at RCPT never sees DATA
+(nothing is sent); one that accepts it and bounces later sends the NDR to our token address, where
+the bounce sink (or a Maildir, mbox or IMAP folder the user points us at) catches it. The NDR is
+tied to its probe by the token (envelope recipient, Original-Envelope-Id, returned headers).
+
+The header From is a *second* token address: an NDR or auto-reply that arrives there went to the
+forgeable header instead of the envelope sender (SMTP-NDR-002).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from auditor.bounces import CapturedNdr, analyse_bytes, correlate, iter_messages
+from auditor.collect.sink import BounceSink, new_token, token_address
+from auditor.collect.smtp.client import ProbeError, SmtpClient
+from auditor.collect.smtp.model import ProbeResult, ProbeSettings, Reply
+from auditor.model import Observation
+
+# Where a DATA probe's SMTP conversation ended (rules.md §11.6).
+REJECTED_AT_RCPT = "rejected-at-rcpt"
+REJECTED_AT_DATA = "rejected-at-data"
+REJECTED_AFTER_DATA = "rejected-after-data"
+ACCEPTED = "accepted"
+ERROR = "error"
+
+
+@dataclass(frozen=True)
+class DataProbeResult(Observation):
+    """One DATA probe of one domain on one MX address, and what came back (``target``: domain@address)."""
+
+    kind = "smtp.dataprobe"
+
+    domain: str = ""
+    mx_host: str = ""
+    address: str = ""
+    primary: bool = False
+    token: str = ""
+    envelope_from: str = ""
+    header_from: str = ""
+    recipient: str = ""
+    outcome: str = ERROR
+    reply: Reply | None = None  # the reply that decided the outcome
+    error: str = ""
+    accepted_at: float = 0.0  # epoch seconds of the end-of-DATA 250
+    waited: float = 0.0  # seconds we watched for a bounce
+    bounce_path: str = ""
+    bounce_seconds: float | None = None  # end of DATA → NDR received
+    bounce_kind: str = ""  # failure | delay | autoreply | …
+    bounce_to_header_from: bool = False
+    transcript: tuple[str, ...] = ()
+
+
+@dataclass
+class _Pending:
+    result: DataProbeResult
+    tokens: set[str] = field(default_factory=set)
+
+
+def _message(token: str, env_from: str, header_from: str, rcpt: str, ehlo: str) -> str:
+    """A small, plain, clearly labelled test message; the token is in Subject, Message-ID and body."""
+    msgid = f"<bsa-{token}.{secrets.token_hex(4)}@{ehlo}>"
+    return (
+        f"From: Backscatter Auditor <{header_from}>\r\n"
+        f"To: <{rcpt}>\r\n"
+        f"Subject: Backscatter audit test bsa-{token} (please ignore)\r\n"
+        f"Date: {email.utils.formatdate(usegmt=True)}\r\n"
+        f"Message-ID: {msgid}\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=us-ascii\r\n"
+        "\r\n"
+        "This is an automated test message of a backscatter audit that the operator of this\r\n"
+        "mail site requested. It was sent to an address that should not exist, to check that\r\n"
+        "the site rejects unknown recipients during the SMTP session instead of bouncing later.\r\n"
+        f"Probe token: bsa-{token}\r\n"
+        f"Envelope sender: {env_from}\r\n"
+    )
+
+
+async def _probe_one(
+    target: ProbeResult, sink_domain: str, settings: ProbeSettings, register: Callable[[str], None]
+) -> _Pending:
+    token, header_token = new_token(), new_token()
+    register(token)
+    register(header_token)
+    env_from = token_address(token, sink_domain)
+    header_from = token_address(header_token, sink_domain)
+    rcpt = f"{settings.random_prefix}{secrets.token_hex(8)}@{target.domain}"
+    client = SmtpClient(
+        timeout=settings.timeout,
+        max_lines=settings.max_reply_lines,
+        max_line_length=settings.max_line_length,
+    )
+    base = DataProbeResult(
+        target=f"{target.domain}@{target.address}",
+        domain=target.domain,
+        mx_host=target.mx_host,
+        address=target.address,
+        primary=target.primary,
+        token=token,
+        envelope_from=env_from,
+        header_from=header_from,
+        recipient=rcpt,
+    )
+    outcome, reply, error, accepted_at = ERROR, None, "", 0.0
+    try:
+        banner = await client.connect(target.address, settings.port, settings.source_address)
+        if banner.klass != 2:
+            raise ProbeError("banner-refused", str(banner))
+        await client.ehlo(settings.ehlo)
+        if "STARTTLS" in client.extensions:
+            try:
+                await client.starttls()
+                await client.ehlo(settings.ehlo)
+            except ProbeError:
+                # A broken TLS stack must not stop the probe: reconnect in plain text.
+                await client.close()
+                banner = await client.connect(target.address, settings.port, settings.source_address)
+                await client.ehlo(settings.ehlo)
+        dsn = "DSN" in client.extensions
+        # No RET=: the server's default is exactly what NDR-FMT-002 judges (full body or headers).
+        mail = f"MAIL FROM:<{env_from}>" + (f" ENVID=bsa-{token}" if dsn else "")
+        reply = await client.command(mail)
+        if reply.klass != 2:
+            raise ProbeError("mail-from-rejected", str(reply))
+        rcpt_cmd = f"RCPT TO:<{rcpt}>" + (f" NOTIFY=FAILURE,DELAY ORCPT=rfc822;{rcpt}" if dsn else "")
+        reply = await client.command(rcpt_cmd)
+        if reply.klass != 2:
+            outcome = REJECTED_AT_RCPT
+        else:
+            reply = await client.command("DATA")
+            if reply.code != 354:
+                outcome = REJECTED_AT_DATA
+            else:
+                body = _message(token, env_from, header_from, rcpt, settings.ehlo)
+                client.note(f"message body: {len(body)} bytes (labelled test message, token bsa-{token})")
+                await client._write(body + ".\r\n")
+                reply = await client.read_reply("end of DATA")
+                if reply.klass == 2:
+                    outcome, accepted_at = ACCEPTED, time.time()
+                else:
+                    outcome = REJECTED_AFTER_DATA
+        await client.quit()
+    except ProbeError as exc:
+        error = str(exc)
+        client.abort()
+    transcript = tuple(line for _, line in client.lines)
+    result = replace(
+        base, outcome=outcome, reply=reply, error=error, accepted_at=accepted_at, transcript=transcript
+    )
+    return _Pending(result, {token, header_token})
+
+
+def _sink_envelope_to(data: bytes) -> str:
+    head = data[:4096].decode("latin-1")
+    for line in head.splitlines():
+        if not line:
+            break
+        if line.lower().startswith("x-bsa-envelope-to:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _from_sink(sink: BounceSink, seen: set[str]) -> Iterable[tuple[str, bytes]]:
+    for path in list(sink.stats.paths):
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            with open(path, "rb") as fh:
+                yield path, fh.read()
+        except OSError:
+            continue
+
+
+BounceReader = Callable[[set[str]], Iterable[tuple[str, bytes]]]
+
+
+def sink_reader(sink: BounceSink) -> BounceReader:
+    return lambda seen: _from_sink(sink, seen)
+
+
+def mailbox_reader(paths: Sequence[str]) -> BounceReader:
+    """Poll a Maildir, mbox or folder the user's own MX delivers the sink domain's mail to."""
+
+    def read(seen: set[str]) -> Iterable[tuple[str, bytes]]:
+        for path, data in iter_messages(list(paths)):
+            if path not in seen:
+                seen.add(path)
+                yield path, data
+
+    return read
+
+
+def run_data_probes(
+    targets: Sequence[ProbeResult],
+    *,
+    sink_domain: str,
+    settings: ProbeSettings,
+    register: Callable[[str], None],
+    reader: BounceReader,
+    wait: float,
+    poll: float = 0.2,
+) -> list[Observation]:
+    """DATA-probe each target address, then watch for bounces up to ``wait`` seconds after the last."""
+    if not sink_domain:
+        raise ValueError("DATA probes need a sink domain")
+
+    async def send_all() -> list[_Pending]:
+        out = []
+        for t in targets:  # one at a time: politeness, and the sessions are short
+            out.append(await _probe_one(t, sink_domain, settings, register))
+            if settings.session_delay:
+                await asyncio.sleep(min(settings.session_delay, 1.0))
+        return out
+
+    pending = asyncio.run(send_all())
+    accepted = [p for p in pending if p.result.outcome == ACCEPTED]
+    by_token = {tok: p for p in accepted for tok in p.tokens}
+    env_waiting = {p.result.token for p in accepted}
+    found: dict[str, DataProbeResult] = {p.result.token: p.result for p in accepted}
+    ndrs: list[Observation] = []
+    seen: set[str] = set()
+    t0 = time.monotonic()
+    deadline = t0 + wait
+    grace_end: float | None = None  # once every envelope NDR is in, a short look for header-From ones
+    while accepted and time.monotonic() < (grace_end or deadline):
+        for path, data in reader(seen):
+            analysis = analyse_bytes(data, path)
+            # The envelope recipient says which of a probe's two addresses the message went to;
+            # the sink records it (X-BSA-Envelope-To), a mailbox may (Delivered-To).
+            rcpt = _sink_envelope_to(data) or analysis.delivered_to
+            token = correlate(analysis, set(by_token), envelope_recipient=rcpt)
+            if token is None:
+                continue
+            p = by_token.pop(token)
+            r = found[p.result.token]
+            if token == p.result.token:
+                env_waiting.discard(token)
+                r = replace(
+                    r,
+                    bounce_path=path,
+                    bounce_seconds=round(time.time() - p.result.accepted_at, 3),
+                    bounce_kind=analysis.kind,
+                )
+            else:
+                r = replace(r, bounce_to_header_from=True, bounce_path=r.bounce_path or path)
+            found[p.result.token] = r
+            ndrs.append(
+                CapturedNdr.from_analysis(
+                    analysis,
+                    target=p.result.target,
+                    envelope_recipient=rcpt or None,
+                    probe_token=p.result.token,
+                    probe_envelope_from=p.result.envelope_from,
+                    probe_header_from=p.result.header_from,
+                )
+            )
+        if not env_waiting and grace_end is None:
+            grace_end = min(deadline, time.monotonic() + 2.0)
+        if not by_token:
+            break
+        time.sleep(poll)
+    waited = round(time.monotonic() - t0, 3)
+    results: list[Observation] = [
+        replace(found.get(p.result.token, p.result), waited=waited) for p in pending
+    ]
+    return [*results, *ndrs]

@@ -1,0 +1,98 @@
+"""HTML: one self-contained file a manager can read in a minute and an admin can act on.
+
+Inline CSS, charts as inline SVG, no scripts, no external resources (fonts, CDNs, images), so the
+file works offline, in a mail attachment and on paper (``@media print``). Jinja2 autoescaping is on:
+every string from the report (SMTP replies, file contents) is data, never markup.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from auditor.model import Report, Severity, Status
+from auditor.render._common import RuleLookup, registry_lookup
+from auditor.render._view import STATUS_HEADINGS, STATUS_ORDER, build_view
+
+FORMAT = "html"
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SECTION_HEADINGS = ("Summary", "Remediation plan", "Compliance", "Findings", "Observations", "Run metadata")
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    count: int
+    css: str
+    width: float  # in SVG user units
+
+
+_BAR_MAX = 300.0
+
+
+def _bars(counts: dict[str, int], css: dict[str, str]) -> list[Bar]:
+    top = max(counts.values(), default=0) or 1
+    return [Bar(k, n, css[k], round(_BAR_MAX * n / top, 1)) for k, n in counts.items()]
+
+
+_TILE_LABELS = {"not-applicable": "n/a"}
+
+
+def human_time(stamp: str) -> str:
+    """'2026-11-26T09:00:00+00:00' → '26 Nov 2026, 09:00 UTC' (unparseable stamps are shown as is)."""
+    try:
+        t = _dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if t.tzinfo is not None:
+        t = t.astimezone(_dt.UTC)
+    return t.strftime("%d %b %Y, %H:%M UTC" if t.tzinfo else "%d %b %Y, %H:%M")
+
+
+def duration(started: str, finished: str) -> str:
+    try:
+        secs = (_dt.datetime.fromisoformat(finished) - _dt.datetime.fromisoformat(started)).total_seconds()
+    except (ValueError, TypeError):  # TypeError: one stamp with a zone, one without
+        return ""
+    if secs < 0:
+        return ""
+    minutes, seconds = divmod(int(secs), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,  # the template is .j2, so select_autoescape would not pick it up
+        undefined=jinja2.StrictUndefined,  # a typo in the template is an error, not an empty cell
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["human_time"] = human_time
+    return env
+
+
+def render_with(report: Report, rules: RuleLookup = registry_lookup) -> str:
+    view = build_view(report, rules)
+    sev = {s.value: view.fail_severity_counts[s] for s in Severity}
+    status = {s.value: view.status_counts[s] for s in STATUS_ORDER}
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        v=view,
+        run=report.run,
+        severity_bars=_bars(sev, {s: f"sev-{s}" for s in sev}),
+        status_bars=_bars(status, {s: f"st-{s}" for s in status}),
+        tile_labels=_TILE_LABELS,
+        duration=duration(report.run.started, report.run.finished),
+        status_headings={s.value: h for s, h in STATUS_HEADINGS.items()},
+        Status=Status,
+        headings=SECTION_HEADINGS,
+    )
+
+
+def render(report: Report) -> str:
+    return render_with(report, registry_lookup)

@@ -1,0 +1,15 @@
+"""The committed JSON Schema of the report document (``"schema": "backscatter-audit/1"``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+REPORT_SCHEMA_PATH = Path(__file__).resolve().parent / "report-1.schema.json"
+
+
+def load_report_schema() -> dict[str, Any]:
+    with open(REPORT_SCHEMA_PATH, encoding="utf-8") as fh:
+        schema: dict[str, Any] = json.load(fh)
+    return schema

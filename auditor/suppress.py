@@ -1,0 +1,327 @@
+"""Suppressions and baselines: accepted risks stay visible in every report, as ``suppressed``.
+
+A suppressions file is TOML::
+
+    [[suppress]]
+    rule = "PF-RCPT-003"              # a rule id (case-insensitive)
+    target = "mx2.example.com*"       # the finding's target, exactly or as a glob (* ? [..])
+    reason = "backup MX retired in January"
+    expires = 2027-01-31              # optional: from the day after, the finding fails again
+
+A matching FAIL or INCONCLUSIVE finding becomes SUPPRESSED with the reason as its note; it is kept
+in every format (SARIF marks it with ``suppressions``, JUnit as skipped), so a suppression hides
+nothing. An expired suppression does not apply: the finding keeps its status and its note says so.
+A baseline is a suppressions file written from the current FAIL findings, so that a CI gate only
+fails on what is new.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import glob
+import json
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from auditor.engine import sort_findings
+from auditor.model import Finding, InputError, Report, Status
+
+_KEYS = {"rule", "target", "reason", "expires"}
+_REQUIRED = ("rule", "target", "reason")
+_SUPPRESSIBLE = (Status.FAIL, Status.INCONCLUSIVE)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    rule: str
+    target: str
+    reason: str
+    expires: _dt.date | None = None
+    path: str = ""
+    line: int | None = None
+
+    def matches(self, f: Finding) -> bool:
+        if f.rule_id.upper() != self.rule.upper():
+            return False
+        # Exact first: targets such as "mx[192.0.2.1]" would otherwise read as glob classes.
+        return f.target == self.target or fnmatchcase(f.target, self.target)
+
+    def expired(self, today: _dt.date) -> bool:
+        return self.expires is not None and today > self.expires
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.path and self.line else self.path
+
+
+_HEADER = re.compile(r"^\s*\[\[\s*suppress\s*\]\]")
+
+
+class _Lines:
+    """Where each ``[[suppress]]`` block and key sits: tomllib reports no lines for valid TOML."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.headers = [i + 1 for i, line in enumerate(self.lines) if _HEADER.match(line)]
+
+    def block(self, index: int) -> int | None:
+        return self.headers[index] if index < len(self.headers) else None
+
+    def key(self, index: int, key: str) -> int | None:
+        start = self.block(index)
+        if start is None:
+            return None
+        end = self.headers[index + 1] if index + 1 < len(self.headers) else len(self.lines) + 1
+        pattern = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\")\s*=")
+        for n in range(start + 1, end):
+            if pattern.match(self.lines[n - 1]):
+                return n
+        return start
+
+    def top_key(self, key: str) -> int | None:
+        pattern = re.compile(rf"^\s*\[*\s*{re.escape(key)}\b")
+        return next((i + 1 for i, line in enumerate(self.lines) if pattern.match(line)), None)
+
+
+def parse_suppressions(text: str, path: str = "<suppressions>") -> list[Suppression]:
+    """Parse a suppressions file; any problem is an :class:`InputError` naming file and line."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(m.group(1)) if m else None
+        detail = re.sub(r" ?\(at line.*\)", "", msg)
+        raise InputError(f"not valid TOML: {detail}", path, line) from None
+    where = _Lines(text)
+    for key in doc:
+        if key != "suppress":
+            raise InputError(f"unknown key {key!r} (expected [[suppress]] blocks)", path, where.top_key(key))
+    blocks = doc.get("suppress", [])
+    if not isinstance(blocks, list):
+        line = where.top_key("suppress")
+        raise InputError("'suppress' must be an array of tables: [[suppress]]", path, line)
+    out = []
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            raise InputError("each suppress entry must be a table", path, where.block(i))
+        for key in block:
+            if key not in _KEYS:
+                known = ", ".join(sorted(_KEYS))
+                msg = f"unknown key {key!r} in [[suppress]] (known: {known})"
+                raise InputError(msg, path, where.key(i, key))
+        for key in _REQUIRED:
+            value = block.get(key)
+            if value is None:
+                raise InputError(f"[[suppress]] needs {key!r}", path, where.block(i))
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(f"{key!r} must be a non-empty string", path, where.key(i, key))
+        out.append(
+            Suppression(
+                rule=block["rule"].strip(),
+                target=block["target"],
+                reason=block["reason"].strip(),
+                expires=_expiry(block.get("expires"), path, where.key(i, "expires")),
+                path=path,
+                line=where.block(i),
+            )
+        )
+    return out
+
+
+def _expiry(value: Any, path: str, line: int | None) -> _dt.date | None:
+    if value is None:
+        return None
+    # datetime is a subclass of date: a time of day would be a silent truncation, so refuse it.
+    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InputError(f"'expires' must be a date like 2027-01-31, not {value!r}", path, line)
+
+
+def load_suppressions(path: str) -> list[Suppression]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", path) from None
+    return parse_suppressions(text, path)
+
+
+_ESCAPED = re.compile(r"\[([*?\[])\]")
+
+
+def _literal(pattern: str) -> str | None:
+    """The literal string a glob matches when it has no wildcards (only ``[*]``-style escapes)."""
+    if any(c in _ESCAPED.sub("", pattern) for c in "*?["):
+        return None
+    return _ESCAPED.sub(r"\1", pattern)
+
+
+class _Index:
+    """Suppressions by rule, exact targets in a dict: a baseline of thousands of entries applied to
+    thousands of findings must not cost findings × suppressions glob matches."""
+
+    def __init__(self, suppressions: Sequence[Suppression]) -> None:
+        self.exact: dict[tuple[str, str], list[tuple[int, Suppression]]] = {}
+        self.globs: dict[str, list[tuple[int, Suppression]]] = {}
+        for i, s in enumerate(suppressions):
+            self.exact.setdefault((s.rule.upper(), s.target), []).append((i, s))
+            literal = _literal(s.target)
+            if literal is None:
+                self.globs.setdefault(s.rule.upper(), []).append((i, s))
+            elif literal != s.target:  # glob.escape()d, as baselines write them: an exact match
+                self.exact.setdefault((s.rule.upper(), literal), []).append((i, s))
+
+    def matching(self, f: Finding) -> list[Suppression]:
+        """Every suppression matching ``f``, in file order."""
+        rule = f.rule_id.upper()
+        found = dict(self.exact.get((rule, f.target), []))
+        for i, s in self.globs.get(rule, []):
+            if i not in found and s.matches(f):
+                found[i] = s
+        return [found[i] for i in sorted(found)]
+
+
+def apply_suppressions(
+    findings: Iterable[Finding], suppressions: Sequence[Suppression], today: _dt.date
+) -> list[Finding]:
+    """FAIL/INCONCLUSIVE findings matched by a live suppression become SUPPRESSED (note = reason).
+
+    A finding matched only by expired suppressions keeps its status; its note names the expiry.
+    """
+    index = _Index(suppressions)
+    out = []
+    for f in findings:
+        if f.status not in _SUPPRESSIBLE:
+            out.append(f)
+            continue
+        matching = index.matching(f)
+        live = next((s for s in matching if not s.expired(today)), None)
+        if live is not None:
+            note = live.reason if f.status is Status.FAIL else f"{live.reason} [was inconclusive]"
+            out.append(dataclasses.replace(f, status=Status.SUPPRESSED, note=note))
+        elif matching:
+            s = matching[0]
+            assert s.expires is not None
+            note = f"suppression expired {s.expires.isoformat()} ({s.where}): {s.reason}"
+            out.append(dataclasses.replace(f, note=f"{f.note}; {note}" if f.note else note))
+        else:
+            out.append(f)
+    return out
+
+
+def _toml_string(value: str) -> str:
+    # JSON string escapes are valid TOML basic-string escapes; DEL is the one control character
+    # JSON leaves raw and TOML forbids.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def baseline_text(findings: Iterable[Finding], today: _dt.date) -> str:
+    """A suppressions file accepting every current FAIL finding (one block per rule and target)."""
+    lines = [
+        f"# Baseline written by backscatter-audit on {today.isoformat()}: every finding that failed then.",
+        "# Use with --suppressions; findings not listed here still fail.",
+    ]
+    seen: set[tuple[str, str]] = set()
+    for f in sorted(findings, key=lambda f: f.key):
+        if f.status is not Status.FAIL or f.key in seen:
+            continue
+        seen.add(f.key)
+        target = glob.escape(f.target) if any(c in f.target for c in "*?[") else f.target
+        lines += [
+            "",
+            "[[suppress]]",
+            f"rule = {_toml_string(f.rule_id)}",
+            f"target = {_toml_string(target)}",
+            f"reason = {_toml_string(f'baseline {today.isoformat()}')}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_baseline(findings: Iterable[Finding], path: str, today: _dt.date | None = None) -> None:
+    """Write :func:`baseline_text` to ``path`` (atomically: a half-written baseline would un-suppress)."""
+    text = baseline_text(findings, today or _today())
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(f"cannot write baseline: {exc.strerror or exc}", path) from None
+
+
+def _today() -> _dt.date:
+    return _dt.datetime.now(_dt.UTC).date()
+
+
+_APPLIED = "_bsa_suppressions_applied"
+
+
+def add_suppression_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--suppressions FILE`` and ``--write-baseline FILE`` (once: a second call is a no-op, so
+    a command may call it even when shared options already include it)."""
+    if "--suppressions" in parser._option_string_actions:  # argparse has no public lookup
+        return
+    parser.add_argument(
+        "--suppressions",
+        metavar="FILE",
+        help="TOML file of [[suppress]] entries: matching findings are reported as suppressed",
+    )
+    parser.add_argument(
+        "--write-baseline",
+        metavar="FILE",
+        help="write every current FAIL finding to FILE as suppressions (a baseline)",
+    )
+
+
+def apply_cli_suppressions(report: Report, args: argparse.Namespace, today: _dt.date | None = None) -> Report:
+    """Apply ``--suppressions`` to the report and honour ``--write-baseline``.
+
+    The baseline is written from the findings as judged, before suppressions, so that the baseline
+    file alone reproduces today's accepted state.
+    """
+    if getattr(args, _APPLIED, False):  # already applied for this command line: never twice
+        return report
+    setattr(args, _APPLIED, True)
+    day = today or _today()
+    baseline = getattr(args, "write_baseline", None)
+    if baseline:
+        write_baseline(report.findings, baseline, day)
+    path = getattr(args, "suppressions", None)
+    if not path:
+        return report
+    return suppress_report(report, load_suppressions(path), day)
+
+
+def suppress_report(report: Report, suppressions: Sequence[Suppression], today: _dt.date) -> Report:
+    """The report with :func:`apply_suppressions` applied, findings in the engine's order."""
+    findings = apply_suppressions(report.findings, suppressions, today)
+    return dataclasses.replace(report, findings=tuple(sort_findings(findings)))
+
+
+__all__ = [
+    "Suppression",
+    "add_suppression_options",
+    "apply_cli_suppressions",
+    "apply_suppressions",
+    "baseline_text",
+    "load_suppressions",
+    "parse_suppressions",
+    "suppress_report",
+    "write_baseline",
+]

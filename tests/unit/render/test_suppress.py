@@ -1,0 +1,213 @@
+"""Suppressions (TOML), expiry with a fixed day, errors with file and line, baselines."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import glob
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.model import Finding, InputError, Severity, Status
+from auditor.suppress import (
+    Suppression,
+    _Index,
+    add_suppression_options,
+    apply_cli_suppressions,
+    apply_suppressions,
+    baseline_text,
+    load_suppressions,
+    parse_suppressions,
+    write_baseline,
+)
+from tests.unit.render.fixtures import golden_report
+
+TODAY = dt.date(2026, 11, 26)
+
+GOOD = """\
+# accepted risks
+[[suppress]]
+rule = "pf-rcpt-003"
+target = "etc/postfix-backup/*"
+reason = "backup MX retired in January"
+expires = 2027-01-31
+
+[[suppress]]
+rule = "SMTP-RCPT-002"
+target = "mx2.example.com[192.0.2.25]"
+reason = "same backup MX"
+
+[[suppress]]
+rule = "DNS-NULLMX-001"
+target = "example.net"
+reason = "old exception"
+expires = 2026-11-25
+
+[[suppress]]
+rule = "SMTP-NULL-001"
+target = "*"
+reason = "MX throttles our probe address"
+"""
+
+
+def _f(rule: str, target: str, status: Status = Status.FAIL) -> Finding:
+    return Finding(rule, status, Severity.HIGH, target, "m")
+
+
+def test_apply_suppressions_with_globs_exact_brackets_and_expiry() -> None:
+    sups = parse_suppressions(GOOD, "s.toml")
+    assert [s.line for s in sups] == [2, 8, 13, 19]
+    out = {f.key: f for f in apply_suppressions(golden_report().findings, sups, TODAY)}
+    pf = out[("PF-RCPT-003", "etc/postfix-backup/main.cf")]
+    assert pf.status is Status.SUPPRESSED and pf.note == "backup MX retired in January"
+    # "[192.0.2.25]" would be a glob character class: exact match comes first
+    assert out[("SMTP-RCPT-002", "mx2.example.com[192.0.2.25]")].status is Status.SUPPRESSED
+    expired = out[("DNS-NULLMX-001", "example.net")]
+    assert expired.status is Status.FAIL
+    assert "expired 2026-11-25" in expired.note and "s.toml:13" in expired.note
+    inc = out[("SMTP-NULL-001", "mx1.example.com[192.0.2.10]")]
+    assert inc.status is Status.SUPPRESSED and "was inconclusive" in inc.note
+    # pass / not-applicable findings are never touched; unmatched fails stay fails
+    assert out[("SMTP-PM-001", "example.com")].status is Status.PASS
+    assert out[("LDAP-SYNC-001", "uid=old.user,ou=people,dc=example,dc=com")].status is Status.FAIL
+    assert len(out) == len(golden_report().findings)
+
+
+def test_expiry_day_is_inclusive() -> None:
+    sups = parse_suppressions(GOOD, "s.toml")
+    f = _f("PF-RCPT-003", "etc/postfix-backup/main.cf")
+    assert apply_suppressions([f], sups, dt.date(2027, 1, 31))[0].status is Status.SUPPRESSED
+    assert apply_suppressions([f], sups, dt.date(2027, 2, 1))[0].status is Status.FAIL
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (
+            '[[suppress]]\nrule = "X-Y-001"\ntarget = "t"\nreason = "r"\nexpire = 2027-01-01\n',
+            5,
+            "unknown key",
+        ),
+        ('[[suppress]]\nrule = "X-Y-001"\ntarget = "t"\n', 1, "needs 'reason'"),
+        ('[[suppress]]\nrule = "X-Y-001"\ntarget = 3\nreason = "r"\n', 3, "non-empty string"),
+        ('[[suppress]]\nrule = "X"\ntarget = "t"\nreason = "r"\nexpires = "soon"\n', 5, "date like"),
+        (
+            '[[suppress]]\nrule = "X"\ntarget = "t"\nreason = "r"\nexpires = 2027-01-01T10:00:00\n',
+            5,
+            "date like",
+        ),
+        (
+            '[[suppress]]\nrule = "X"\ntarget = "t"\nreason = "r"\n\n[[supress]]\nrule = "Y"\n',
+            6,
+            "unknown key",
+        ),
+        ('[[suppress]]\nrule = "X"\ntarget = "t\nreason = "r"\n', 3, "not valid TOML"),
+        ('suppress = "everything"\n', 1, "array of tables"),
+    ],
+)
+def test_bad_files_name_file_and_line(text: str, line: int, words: str) -> None:
+    with pytest.raises(InputError) as err:
+        parse_suppressions(text, "bad.toml")
+    assert err.value.path == "bad.toml" and err.value.line == line, str(err.value)
+    assert words in err.value.message
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        load_suppressions(str(tmp_path / "nope.toml"))
+
+
+def test_baseline_round_trip_suppresses_exactly_todays_fails(tmp_path: Path) -> None:
+    findings = (
+        *golden_report().findings,
+        _f("SMTP-RCPT-001", 'weird "target" *?[x]\x7f'),
+    )
+    path = tmp_path / "baseline.toml"
+    write_baseline(findings, str(path), TODAY)
+    sups = load_suppressions(str(path))
+    fails = [f for f in findings if f.status is Status.FAIL]
+    assert len(sups) == len(fails)
+    assert all(s.reason == "baseline 2026-11-26" and s.expires is None for s in sups)
+    out = apply_suppressions(findings, sups, TODAY)
+    assert not [f for f in out if f.status is Status.FAIL]
+    # a new failure is not covered; a glob-looking target matches only itself
+    later = apply_suppressions([_f("SMTP-RCPT-001", "weird x target"), _f("PF-RCPT-001", "x")], sups, TODAY)
+    assert [f.status for f in later] == [Status.FAIL, Status.FAIL]
+    assert baseline_text([], TODAY).count("[[suppress]]") == 0
+
+
+def test_cli_options_apply_and_write_baseline(tmp_path: Path) -> None:
+    sfile = tmp_path / "s.toml"
+    sfile.write_text(GOOD, encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    add_suppression_options(parser)
+    base = tmp_path / "base.toml"
+    args = parser.parse_args(["--suppressions", str(sfile), "--write-baseline", str(base)])
+    report = apply_cli_suppressions(golden_report(), args, today=TODAY)
+    statuses = {f.key: f.status for f in report.findings}
+    assert statuses[("PF-RCPT-003", "etc/postfix-backup/main.cf")] is Status.SUPPRESSED
+    assert report.findings[0].status is Status.FAIL  # still in the engine's order: fails first
+    # the baseline is written from the findings as judged, before suppressions
+    assert len(load_suppressions(str(base))) == 5
+    untouched = apply_cli_suppressions(golden_report(), parser.parse_args([]), today=TODAY)
+    assert untouched == golden_report()
+    # applying twice for one command line changes nothing and does not rewrite the baseline
+    base.unlink()
+    assert apply_cli_suppressions(report, args, today=TODAY) is report
+    assert not base.exists()
+    add_suppression_options(parser)  # idempotent: no argparse conflict
+
+
+_TEXT = st.text(alphabet="ab*?[]!.-", max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(targets=st.lists(_TEXT, max_size=6), patterns=st.lists(_TEXT, max_size=6), escape=st.booleans())
+def test_indexed_matching_equals_naive_matching(
+    targets: list[str], patterns: list[str], escape: bool
+) -> None:
+    sups = [
+        Suppression("PF-RCPT-003", glob.escape(p) if escape else p, f"r{i}") for i, p in enumerate(patterns)
+    ]
+    index = _Index(sups)
+    for t in targets:
+        f = _f("PF-RCPT-003", t)
+        assert index.matching(f) == [s for s in sups if s.matches(f)]
+
+
+_TOMLISH = st.lists(
+    st.sampled_from(
+        [
+            "[[suppress]]",
+            "[suppress]",
+            'rule = "PF-RCPT-003"',
+            'target = "*"',
+            'reason = "r"',
+            "expires = 2027-01-31",
+            "expires = 12",
+            'expires = "2027-13-01"',
+            "rule = [1, 2]",
+            "other = 1",
+            "suppress = 3",
+            '"rule" = "x"',
+            "[[suppress.sub]]",
+            "= broken",
+            "",
+        ]
+    ),
+    max_size=12,
+).map("\n".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_TOMLISH | st.text(max_size=200))
+def test_any_text_parses_or_is_one_input_error(text: str) -> None:
+    try:
+        sups = parse_suppressions(text, "f.toml")
+    except InputError as err:
+        assert err.path == "f.toml" and err.message
+    else:
+        assert all(s.rule and s.target and s.reason for s in sups)

@@ -1,0 +1,124 @@
+"""CSV, Markdown and HTML: structure, escaping, every rule id named literally, self-contained HTML."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from html.parser import HTMLParser
+
+from auditor.model import Finding, Report, Severity, Status
+from auditor.render import csv as csv_render
+from auditor.render import html, markdown
+from auditor.render._common import no_rules
+from auditor.render.html import SECTION_HEADINGS, duration, human_time
+from tests.unit.render.fixtures import golden_report
+
+
+def test_csv_columns_rows_and_formula_guard() -> None:
+    evil = Finding("SMTP-RCPT-001", Status.FAIL, Severity.CRITICAL, "=cmd|' /C calc'!A0", "@SUM(1)")
+    report = golden_report()
+    report = dataclasses.replace(report, findings=(*report.findings, evil))
+    rows = list(csv.reader(io.StringIO(csv_render.render_with(report, no_rules), newline="")))
+    assert rows[0] == list(csv_render.COLUMNS)
+    assert len(rows) == 1 + len(report.findings)
+    by_rule = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    assert by_rule["PF-RCPT-003"]["file"] == "etc/postfix-backup/main.cf"
+    assert by_rule["PF-RCPT-003"]["line"] == "12"
+    assert by_rule["SMTP-RCPT-002"]["line"] == ""
+    assert by_rule["DNS-NULLMX-001"]["remediation"].count("\n") == 1  # multi-line cell survives
+    assert by_rule["SMTP-RCPT-001"]["target"].startswith("'=")
+    assert by_rule["SMTP-RCPT-001"]["message"] == "'@SUM(1)"
+
+
+def test_markdown_names_every_rule_and_escapes_cells() -> None:
+    text = markdown.render_with(golden_report(), no_rules)
+    for f in golden_report().findings:
+        assert f.rule_id in text
+    assert "**Verdict: FAIL**" in text
+    assert '\\<web & "mail"\\> \\| forged' in text  # no raw HTML, no broken table cell
+    # each compliance row keeps exactly 4 cells
+    rows = [line for line in text.splitlines() if line.startswith("| RFC") or line.startswith("| Operator")]
+    assert rows and all(line.replace("\\|", "").count("|") == 5 for line in rows)
+    assert "relay_recipient_maps" in text  # intraword underscores stay readable
+    assert "PARTIAL REPORT" not in text
+    assert "PARTIAL REPORT" in markdown.render_with(golden_report(partial=True), no_rules)
+
+
+def test_markdown_code_blocks_outlast_backticks_in_evidence() -> None:
+    f = Finding("PF-RCPT-001", Status.FAIL, Severity.HIGH, "t", "m", remediation="```\nrm -rf /\n```")
+    text = markdown.render_with(Report(golden_report().run, (f,)), no_rules)
+    assert "````\n```\nrm -rf /\n```\n````" in text
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+        self.h2: list[str] = []
+        self.urls: list[str] = []
+        self._in_h2 = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self._in_h2 = tag == "h2"
+        self.urls += [v or "" for k, v in attrs if k in ("src", "href", "data", "action")]
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_h2 = False if tag == "h2" else self._in_h2
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._in_h2:
+            self.h2.append(data.strip())
+
+
+def _page(report: Report) -> tuple[str, _Page]:
+    out = html.render_with(report, no_rules)
+    p = _Page()
+    p.feed(out)
+    p.close()
+    return out, p
+
+
+def test_html_sections_rule_ids_and_self_contained() -> None:
+    out, page = _page(golden_report())
+    assert page.h2 == list(SECTION_HEADINGS)
+    text = " ".join(page.text)
+    for f in golden_report().findings:
+        assert f.rule_id in text
+    assert "script" not in page.tags and "link" not in page.tags and "img" not in page.tags
+    assert page.urls == []  # no external resources at all
+    assert "http://" not in out.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in out
+    assert "svg" in page.tags and "@media print" in out
+    assert 'class="verdict verdict-fail"' in out
+    assert "PARTIAL REPORT" not in out
+
+
+def test_html_escapes_report_strings() -> None:
+    f = Finding("SMTP-RCPT-001", Status.FAIL, Severity.CRITICAL, "<script>alert(1)</script>", "a & b")
+    out, page = _page(Report(golden_report().run, (f,)))
+    assert "script" not in page.tags
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "<script>alert(1)</script>" in " ".join(page.text)
+
+
+def test_html_partial_banner_and_verdicts() -> None:
+    out, _ = _page(golden_report(partial=True))
+    assert "PARTIAL REPORT" in out
+    run = golden_report().run
+    only_pass = Report(run, (Finding("SMTP-PM-001", Status.PASS, Severity.MEDIUM, "example.com", "ok"),))
+    assert 'verdict-pass"' in html.render_with(only_pass, no_rules)
+    only_inc = Report(run, (Finding("SMTP-PM-001", Status.INCONCLUSIVE, Severity.MEDIUM, "x", "421"),))
+    assert 'verdict-inconclusive"' in html.render_with(only_inc, no_rules)
+    empty = html.render_with(Report(run, ()), no_rules)
+    assert "NOT ASSESSED" in empty and "No findings." in empty
+
+
+def test_time_helpers() -> None:
+    assert human_time("2026-11-26T09:00:00+00:00") == "26 Nov 2026, 09:00 UTC"
+    assert human_time("yesterday") == "yesterday"
+    assert duration("2026-11-26T09:00:00+00:00", "2026-11-26T09:02:05+00:00") == "2 min 5 s"
+    assert duration("2026-11-26T09:00:00+00:00", "garbage") == ""

@@ -58,6 +58,18 @@ class ProbeSection:
     data_probes: bool = False
     sink_domain: str = ""
     bounce_wait: float = 120.0
+    # Where bounces of DATA probes come back: our own sink listening here (the sink domain's MX
+    # points at this host) ...
+    sink_listen: str = ""
+    sink_maildir: str = "bounces"
+    # ... or a Maildir / mbox your own MX delivers the sink domain's mail to ...
+    bounce_mailbox: str = ""
+    # ... or an IMAP folder (password from bounce_imap_password_file or BSA_IMAP_PASSWORD).
+    bounce_imap_host: str = ""
+    bounce_imap_port: int = 993
+    bounce_imap_user: str = ""
+    bounce_imap_folder: str = "INBOX"
+    bounce_imap_password_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -253,6 +265,16 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
             path,
             lines.line("probe", 0, "data_probes"),
         )
+    pr = cfg.probe
+    if pr.data_probes and not (pr.sink_listen or pr.bounce_mailbox or pr.bounce_imap_host):
+        raise InputError(
+            "probe.data_probes needs a way to receive bounces: probe.sink_listen, "
+            "probe.bounce_mailbox or probe.bounce_imap_host",
+            path,
+            lines.line("probe", 0, "data_probes"),
+        )
+    if pr.sink_listen and not re.fullmatch(r"\[?[0-9A-Fa-f:.]+\]?:\d+", pr.sink_listen):
+        raise InputError("probe.sink_listen must be ADDR:PORT", path, lines.line("probe", 0, "sink_listen"))
     for key, value in (("concurrency", cfg.probe.concurrency), ("timeout", cfg.probe.timeout)):
         if value <= 0:
             raise InputError(f"probe.{key} must be positive", path, lines.line("probe", 0, key))
@@ -340,7 +362,16 @@ relay_test_domain = ""
 # for the bounce at sink_domain (whose MX must be this auditor's sink). Off unless you ask.
 data_probes = false
 sink_domain = ""
-bounce_wait = 120.0
+bounce_wait = 120.0     # seconds to wait for bounces after the last DATA probe
+# Where the bounces come back (one of):
+sink_listen = ""        # run the auditor's sink here, e.g. "0.0.0.0:25" (the sink domain's MX = this host)
+sink_maildir = "bounces"
+bounce_mailbox = ""     # a Maildir or mbox your MX delivers the sink domain's mail to
+bounce_imap_host = ""   # or an IMAP folder (password: bounce_imap_password_file or BSA_IMAP_PASSWORD)
+bounce_imap_port = 993
+bounce_imap_user = ""
+bounce_imap_folder = "INBOX"
+bounce_imap_password_file = ""
 
 [directory]
 # LDAP / Active Directory holding your recipients (tried in order). Empty: skip the directory.

@@ -1,18 +1,28 @@
 """Build the audit's stages from site.toml: which collectors run, with which settings.
 
-The glue between the configuration and each collector's own API; no judgement here.
+The glue between the configuration and each collector's own API; no judgement here. Stages run in
+order and may pass facts forward through a shared :class:`Context` (the directory's sample of valid
+addresses becomes the probes' controls; the probes' MX addresses become the DATA probes' targets).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from auditor.audit import Stage
 from auditor.config import SiteConfig
 from auditor.model import Observation
 
 
-def postfix_stage(cfg: SiteConfig) -> Stage | None:
+@dataclass
+class Context:
+    controls: list[str] = field(default_factory=list)
+    probe_results: list[Observation] = field(default_factory=list)
+    trusted_networks: list[str] = field(default_factory=list)
+
+
+def postfix_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
     dirs = [cfg.resolve(d) for d in cfg.postfix.config_dirs]
     if not dirs:
         return None
@@ -20,12 +30,17 @@ def postfix_stage(cfg: SiteConfig) -> Stage | None:
     def run(_remaining: float) -> Sequence[Observation]:
         from auditor.collect.postfix import collect
 
-        return [collect(d) for d in dirs]
+        configs = [collect(d) for d in dirs]
+        for c in configs:  # the MXs trust these: probing from inside them proves nothing
+            ctx.trusted_networks.extend(
+                n for n in c.value("mynetworks").replace(",", " ").split() if "/" in n
+            )
+        return configs
 
     return Stage("postfix lint", ("postfix",), run)
 
 
-def exchange_stage(cfg: SiteConfig) -> Stage | None:
+def exchange_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
     files = [cfg.resolve(f) for f in cfg.exchange.exports]
     if not files:
         return None
@@ -38,6 +53,135 @@ def exchange_stage(cfg: SiteConfig) -> Stage | None:
     return Stage("exchange lint", ("exchange",), run)
 
 
+def ndr_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
+    paths = [cfg.resolve(p) for p in cfg.ndr.paths]
+    if not paths:
+        return None
+
+    def run(_remaining: float) -> Sequence[Observation]:
+        from auditor.bounces import CapturedNdr, analyse_bytes, iter_messages
+
+        return [CapturedNdr.from_analysis(analyse_bytes(data, path)) for path, data in iter_messages(paths)]
+
+    return Stage("NDR analysis", ("ndr",), run)
+
+
+def probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
+    if not (cfg.probe.enabled and cfg.site.domains):
+        return None
+
+    def run(remaining: float) -> Sequence[Observation]:
+        from auditor.collect.smtp import probe_domains, settings_from_site
+        from auditor.collect.smtp.engine import stderr_progress
+
+        controls = tuple(dict.fromkeys([*cfg.probe.controls, *ctx.controls]))
+        trusted = tuple(dict.fromkeys([*cfg.site.trusted_networks, *ctx.trusted_networks]))
+        settings = settings_from_site(
+            cfg,
+            controls=controls,
+            trusted_networks=trusted,
+            audit_timeout=max(1.0, min(cfg.probe.audit_timeout, remaining - 1)),
+        )
+        obs = probe_domains(cfg.site.domains, settings, stderr_progress)
+        ctx.probe_results.extend(obs)
+        return obs
+
+    return Stage("DNS and SMTP probes", ("dns", "smtp"), run)
+
+
+def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
+    p = cfg.probe
+    if not (p.enabled and p.data_probes and cfg.site.domains):
+        return None
+
+    def run(remaining: float) -> Sequence[Observation]:
+        from auditor.collect.dataprobe import BounceReader, mailbox_reader, run_data_probes, sink_reader
+        from auditor.collect.sink import BounceSink, TokenStore
+        from auditor.collect.smtp import settings_from_site
+        from auditor.collect.smtp.model import ProbeResult, Verdict
+
+        targets = [
+            r
+            for r in ctx.probe_results
+            if isinstance(r, ProbeResult)
+            and r.verdict in (Verdict.ACCEPTS_UNKNOWN, Verdict.REJECTS_UNKNOWN, Verdict.DEFERS_UNKNOWN)
+        ]
+        if not targets:
+            return []
+        settings = settings_from_site(cfg)
+        wait = max(1.0, min(p.bounce_wait, remaining - 5))
+        sink: BounceSink | None = None
+        tokens = TokenStore()
+        reader: BounceReader
+        if p.sink_listen:
+            host, _, port = p.sink_listen.rpartition(":")
+            sink = BounceSink(
+                p.sink_domain,
+                cfg.resolve(p.sink_maildir),
+                host=host.strip("[]"),
+                port=int(port),
+                tokens=tokens,
+            )
+            sink.start()
+            reader = sink_reader(sink)
+        elif p.bounce_mailbox:
+            reader = mailbox_reader([cfg.resolve(p.bounce_mailbox)])
+        else:
+            reader = _imap_reader(cfg)
+        try:
+            return run_data_probes(
+                targets,
+                sink_domain=p.sink_domain,
+                settings=settings,
+                register=tokens.add,
+                reader=reader,
+                wait=wait,
+            )
+        finally:
+            if sink is not None:
+                sink.stop()
+
+    return Stage("DATA probes", ("smtp", "ndr"), run)
+
+
+def _imap_reader(cfg: SiteConfig) -> Callable[[set[str]], list[tuple[str, bytes]]]:
+    from auditor.collect.imap_source import ImapSettings, fetch_messages
+
+    p = cfg.probe
+    settings = ImapSettings(
+        host=p.bounce_imap_host,
+        user=p.bounce_imap_user,
+        port=p.bounce_imap_port,
+        folder=p.bounce_imap_folder,
+        password_file=cfg.resolve(p.bounce_imap_password_file),
+    )
+    last_uid = [0]
+
+    def read(seen: set[str]) -> list[tuple[str, bytes]]:
+        out = []
+        for path, data in fetch_messages(settings, since_uid=last_uid[0]):
+            uid = int(path.rsplit("=", 1)[1])
+            last_uid[0] = max(last_uid[0], uid)
+            if path not in seen:
+                seen.add(path)
+                out.append((path, data))
+        return out
+
+    return read
+
+
+StageBuilder = Callable[[SiteConfig, Context], "Stage | None"]
+
+# Order matters: configs first (they name trusted networks), then the live probes, then DATA probes.
+BUILDERS: tuple[StageBuilder, ...] = (
+    postfix_stage,
+    exchange_stage,
+    ndr_stage,
+    probe_stage,
+    data_probe_stage,
+)
+
+
 def build_stages(cfg: SiteConfig) -> list[Stage]:
-    builders = (postfix_stage, exchange_stage)
-    return [s for s in (b(cfg) for b in builders) if s is not None]
+    ctx = Context()
+    return [s for s in (b(cfg, ctx) for b in BUILDERS) if s is not None]

@@ -1,0 +1,528 @@
+"""Postfix rules about what happens after the queue: filters, pipes, quota, NDR size.
+
+PF-FILTER-001, PF-FILTER-004, PF-PIPE-001, PF-QUOTA-001, PF-DSN-001.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from auditor.collect.postfix.model import MasterService, PostfixConfig
+from auditor.model import Evidence, Finding, Severity, Status
+from auditor.rules.base import Observations, Rule, rule
+from auditor.rules.postfix_common import (
+    Role,
+    classify,
+    conclude,
+    effective,
+    evidence,
+    fix_param,
+    has_template,
+    is_templated,
+    parse_restrictions,
+    read,
+    scopes,
+    service_label,
+    service_target,
+    split_list,
+    template_note,
+    where,
+)
+
+_REF_POSTCONF = "https://www.postfix.org/postconf.5.html"
+_REF_FILTER = "https://www.postfix.org/FILTER_README.html"
+_REF_BACKSCATTER = "https://www.postfix.org/BACKSCATTER_README.html"
+
+# Transport-selecting parameters: a master.cf service named here receives mail.
+_TRANSPORT_PARAMS = (
+    "content_filter",
+    "default_transport",
+    "relay_transport",
+    "local_transport",
+    "virtual_transport",
+    "mailbox_transport",
+    "fallback_transport",
+    "fallback_transport_maps",
+)
+
+
+def _loc(svc: MasterService, cfg: PostfixConfig) -> Evidence:
+    return Evidence(f"{service_label(svc)} {svc.command} {' '.join(svc.args)}".strip(), svc.location)
+
+
+def reinjection_listeners(cfg: PostfixConfig) -> list[MasterService]:
+    """smtpd listeners that receive mail back from an after-queue filter (loopback / trusted only)."""
+    out = []
+    for s in cfg.services:
+        if not s.is_smtpd or s.type != "inet":
+            continue
+        role = classify(cfg, s).role
+        cleared = "content_filter" in s.overrides and not s.overrides["content_filter"].value.strip()
+        if role is Role.INTERNAL and (cleared or s.is_loopback_only):
+            out.append(s)
+    return out
+
+
+@rule(
+    "PF-FILTER-001",
+    title="after-queue content filter that rejects or bounces",
+    family="postfix",
+    severity=Severity.HIGH,
+    needs=(PostfixConfig,),
+    remediation=(
+        "# make the filter discard + quarantine in after-queue mode (amavis: D_DISCARD),\n"
+        "# or move the decision before the queue, where a reject is an in-session 5xx:\n"
+        "postconf -X content_filter\n"
+        "postconf -e 'smtpd_milters = inet:127.0.0.1:11332'   # a milter, or smtpd_proxy_filter"
+    ),
+    references=(_REF_FILTER, f"{_REF_POSTCONF}#content_filter", f"{_REF_POSTCONF}#smtpd_proxy_filter"),
+)
+def after_queue_filter(obs: Observations, r: Rule) -> Iterator[Finding]:
+    """## What it flags
+    `content_filter` set in main.cf or as `-o content_filter=` on a listener that takes anonymous
+    Internet mail. The message names the filter transport, the master.cf service it resolves to,
+    and whether master.cf has the loopback re-injection listener. On submission listeners the
+    filter only sees authenticated senders, so it is reported as `pass` there. `FILTER` actions
+    inside access or header tables are not visible to this rule.
+
+    ## Why it causes backscatter
+    After the queue the SMTP client is gone. When the scanner answers Postfix's delivery with a
+    reject (amavis `D_REJECT`/`D_BOUNCE`, a script filter exiting 69), Postfix writes a bounce to
+    the envelope sender, who for spam and viruses is forged: the maillog shows
+    `status=bounced (host 127.0.0.1[127.0.0.1] said: 554 5.7.0 Reject ...)` followed by
+    `sender non-delivery notification`.
+
+    ## How to fix
+    In after-queue mode make the scanner discard and quarantine (never reject or bounce), or move
+    the decision before the queue with `smtpd_milters` or `smtpd_proxy_filter`, where a reject is
+    an in-session 5xx the real client sees.
+
+    ## Example
+    ```
+    content_filter = smtp-amavis:[127.0.0.1]:10024
+    ```
+    """
+    for cfg in obs.of(PostfixConfig):
+        back = reinjection_listeners(cfg)
+        for sc in scopes(cfg, ("content_filter",)):
+            vals = read(cfg, sc.service, ("content_filter",))
+            p = vals.params["content_filter"]
+            cf = vals["content_filter"].strip()
+            transport, _, nexthop = cf.partition(":")
+            svc = next((s for s in cfg.services if s.name == transport and s.type == "unix"), None)
+            ev = [evidence(cfg, p)]
+            detail = f"after-queue filter {cf}: transport {transport!r}"
+            if svc is not None and re.fullmatch(r"[a-z][a-z0-9_-]*", svc.command):
+                detail += f" is a {svc.command}(8) service"
+                ev.append(_loc(svc, cfg))
+            if nexthop:
+                detail += f" to {nexthop}"
+            if back:
+                detail += "; re-injection listener " + ", ".join(service_label(s) for s in back)
+                ev += [_loc(s, cfg) for s in back]
+            else:
+                detail += "; no loopback re-injection listener in master.cf"
+            yield conclude(
+                r,
+                cfg,
+                sc,
+                vals,
+                bad=bool(cf),
+                fail_msg=detail + ": any reject the filter returns becomes a bounce to the envelope sender",
+                pass_msg="no after-queue content_filter",
+                ev=ev,
+                remediation=f"{fix_param(sc.service, 'content_filter')}   # after moving filtering "
+                "before the queue\n# or keep it and make the scanner discard + quarantine, never reject",
+            )
+
+
+_HB_PARAMS = ("header_checks", "body_checks", "mime_header_checks", "nested_header_checks")
+
+
+@rule(
+    "PF-FILTER-004",
+    title="header/body REJECT rules applied to already-queued mail",
+    family="postfix",
+    severity=Severity.MEDIUM,
+    needs=(PostfixConfig,),
+    remediation=(
+        "postconf -P '127.0.0.1:10025/inet/receive_override_options="
+        "no_header_body_checks,no_unknown_recipient_checks'\n"
+        "# on the re-injection service only; use DISCARD or HOLD, not REJECT, for virus notifications"
+    ),
+    references=("header_checks(5)", _REF_FILTER, _REF_BACKSCATTER),
+)
+def header_checks_after_queue(obs: Observations, r: Rule) -> Iterator[Finding]:
+    """## What it flags
+    `header_checks`/`body_checks` (or the MIME/nested variants) configured while a path that
+    carries already-queued mail still applies them: a post-filter re-injection listener without
+    `receive_override_options = no_header_body_checks` (medium), or the `pickup` service
+    (locally submitted mail, low).
+
+    The collector reports how many entries a table has, not its actions, so the rule cannot see
+    whether a REJECT line exists: the message says "REJECT rules, if any". Checks on the public
+    smtpd are not flagged: there a REJECT is an end-of-DATA 5xx to the real client.
+
+    ## Why it causes backscatter
+    For mail arriving through smtpd a REJECT is an in-session reply. For mail that is already
+    queued or is being re-injected by a content filter, REJECT means Postfix bounces it to the
+    envelope sender.
+
+    ## How to fix
+    Add `-o receive_override_options=no_header_body_checks,no_unknown_recipient_checks` to the
+    re-injection service (the checks already ran on the first pass), and use DISCARD or HOLD
+    rather than REJECT for virus-notification patterns.
+
+    ## Example
+    ```
+    header_checks = regexp:/etc/postfix/header_checks
+    127.0.0.1:10025 inet n - n - - smtpd
+      -o content_filter=
+    ```
+    """
+    for cfg in obs.of(PostfixConfig):
+        active = [effective(cfg, n) for n in _HB_PARAMS if effective(cfg, n).value.strip()]
+        if not active:
+            yield r.not_applicable(cfg.target, "no header_checks or body_checks are configured")
+            continue
+        names = ", ".join(f"{p.name} = {p.raw if is_templated(p) else p.value}" for p in active)
+        ev0 = [evidence(cfg, p) for p in active]
+        paths: list[tuple[MasterService, Severity, str]] = [
+            (s, Severity.MEDIUM, "re-injection listener") for s in reinjection_listeners(cfg)
+        ]
+        paths += [
+            (s, Severity.LOW, "local submission (pickup)") for s in cfg.services if s.command == "pickup"
+        ]
+        for svc, sev, what in paths:
+            opts = effective(cfg, "receive_override_options", svc)
+            own = [n for n in _HB_PARAMS if n in svc.overrides and not svc.overrides[n].value.strip()]
+            target = service_target(cfg, svc)
+            if "no_header_body_checks" in {o.lower() for o in split_list(opts.value)} or len(own) == len(
+                _HB_PARAMS
+            ):
+                yield r.passed(target, f"{what} skips header/body checks", [evidence(cfg, opts)])
+                continue
+            rest = [o for o in split_list(opts.value) if o]
+            value = ",".join(dict.fromkeys(["no_header_body_checks", *rest]))
+            yield r.fail(
+                target,
+                f"{what} {service_label(svc)} applies {names} to already-queued mail: "
+                "REJECT rules, if any, become bounces",
+                [*ev0, _loc(svc, cfg)],
+                severity=sev,
+                remediation=fix_param(svc, "receive_override_options", value),
+            )
+        if not paths:
+            yield r.passed(cfg.target, f"{names} apply only to smtpd (in-session rejects)", ev0)
+
+
+_LDA_MARKERS = ("dovecot-lda", "dovecot/deliver", "/deliver ", "/lmtp ", "dovecot")
+
+
+def _argv(svc: MasterService) -> str:
+    text = " ".join(svc.args)
+    return text.split("argv=", 1)[1] if "argv=" in text else text
+
+
+def _transport_refs(cfg: PostfixConfig) -> dict[str, list[Evidence]]:
+    refs: dict[str, list[Evidence]] = {}
+    holders = [(None, cfg.params.get(n)) for n in _TRANSPORT_PARAMS] + [
+        (s, s.overrides.get(n)) for s in cfg.services for n in _TRANSPORT_PARAMS
+    ]
+    for _svc, p in holders:
+        if p is None:
+            continue
+        for item in split_list(p.value):
+            name = item.split(":", 1)[0]
+            if name:
+                refs.setdefault(name, []).append(Evidence(f"{p.name} = {p.value}", where(cfg, p)))
+    return refs
+
+
+@rule(
+    "PF-PIPE-001",
+    title="pipe(8) delivery scripts that fail hard",
+    family="postfix",
+    severity=Severity.MEDIUM,
+    needs=(PostfixConfig,),
+    remediation="""
+        # make the script exit 75 (EX_TEMPFAIL) on internal errors and 0 after discarding unwanted mail;
+        # never exit 67/69/77 for spam
+    """,
+    references=(_REF_FILTER, "pipe(8)", f"{_REF_POSTCONF}#mailbox_command"),
+)
+def pipe_scripts(obs: Observations, r: Rule) -> Iterator[Finding]:
+    """## What it flags
+    master.cf `pipe` services that some transport setting (`content_filter`, `*_transport`) routes
+    mail to, and a `mailbox_command`: the message quotes the argv. Medium for scripts (auto
+    responders, ticket systems, list managers, maildrop/procmail); low for dovecot-lda/deliver,
+    which returns 75 on temporary errors but bounces over-quota mail (see PF-QUOTA-001).
+    Pipe services no setting routes to are `pass` ("defined but unused"), or one low
+    `inconclusive` finding when `transport_maps` could route to them.
+
+    ## Why it causes backscatter
+    pipe(8) and local(8) map exit codes with sysexits.h: only 75 (EX_TEMPFAIL) and 71 (EX_OSERR)
+    defer; 67, 69, 77 and every non-sysexits code (1, 2, 127 after a crash...) bounce to the
+    envelope sender, unless the command's output starts with a 4.X.X enhanced status code. A
+    script that exits non-zero for spam, or crashes, bounces forged mail.
+
+    ## How to fix
+    Scripts should exit 75 on internal errors (the message is retried) and 0 after discarding
+    unwanted mail.
+
+    ## Example
+    ```
+    autoreply unix - n n - - pipe
+      flags=F user=nobody argv=/usr/local/bin/autoreply ${sender}
+    ```
+    """
+    for cfg in obs.of(PostfixConfig):
+        refs = _transport_refs(cfg)
+        pipes = [s for s in cfg.services if s.command == "pipe"]
+        unused: list[MasterService] = []
+        mbc = cfg.params.get("mailbox_command")
+        if not pipes and (mbc is None or not mbc.value.strip()):
+            yield r.not_applicable(cfg.target, "no pipe(8) service and no mailbox_command")
+            continue
+        for svc in pipes:
+            if svc.name not in refs:
+                unused.append(svc)
+                continue
+            argv = _argv(svc)
+            lda = any(m in argv + " " for m in _LDA_MARKERS)
+            ev = [_loc(svc, cfg), *refs[svc.name]]
+            note = (
+                f"{svc.location or cfg.master_cf}: argv holds a template token" if has_template(argv) else ""
+            )
+            if lda:
+                yield r.fail(
+                    service_target(cfg, svc),
+                    f"mail is delivered through pipe(8) to {argv}: it defers temporary errors (75) but "
+                    "bounces over-quota and unknown-user results (see PF-QUOTA-001)",
+                    ev,
+                    severity=Severity.LOW,
+                    note=note,
+                )
+            else:
+                yield r.fail(
+                    service_target(cfg, svc),
+                    f"mail is delivered through pipe(8) to {argv}: every exit status but 0, 71 and 75 "
+                    "bounces to the envelope sender",
+                    ev,
+                    note=note,
+                )
+        if mbc is not None and mbc.value.strip():
+            yield r.fail(
+                f"{cfg.target} mailbox_command",
+                f"local(8) runs mailbox_command = {mbc.value}: every exit status but 0, 71 and 75 bounces",
+                [evidence(cfg, mbc)],
+                severity=Severity.LOW if "dovecot" in mbc.value else None,
+            )
+        if unused:
+            labels = ", ".join(service_label(s) for s in unused)
+            tm = effective(cfg, "transport_maps")
+            ev = [_loc(s, cfg) for s in unused]
+            if tm.value.strip():
+                yield r.inconclusive(
+                    cfg.target,
+                    f"pipe services {labels} are not named by any transport setting, but transport_maps "
+                    f"({tm.value}) may route mail to them",
+                    [*ev, evidence(cfg, tm)],
+                    severity=Severity.LOW,
+                    note=f"{where(cfg, tm)}: transport_maps contents are not judged",
+                )
+            else:
+                yield r.passed(
+                    cfg.target, f"pipe services {labels} are defined but nothing routes mail to them", ev
+                )
+
+
+@rule(
+    "PF-QUOTA-001",
+    title="over-quota decided after the queue",
+    family="postfix",
+    severity=Severity.MEDIUM,
+    needs=(PostfixConfig,),
+    remediation=(
+        "# Dovecot: service quota-status { executable = quota-status -p postfix\n"
+        "#          inet_listener { port = 12340 } }\n"
+        "postconf -e 'smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination, "
+        "check_policy_service inet:127.0.0.1:12340'"
+    ),
+    references=(
+        "https://doc.dovecot.org/configuration_manual/quota_plugin/",
+        "Exim wiki: Checking quota at RCPT time",
+    ),
+)
+def quota_after_queue(obs: Observations, r: Rule) -> Iterator[Finding]:
+    """## What it flags
+    Mail delivered to a mailbox server over LMTP (`virtual_transport`/`mailbox_transport` =
+    `lmtp:...`, or an lmtp(8) service) or through dovecot-lda/deliver, with no
+    `check_policy_service` in the MX listener's recipient restrictions that asks a quota service
+    (Dovecot `quota-status`, conventionally port 12340). A policy service that is not recognisably
+    a quota service gives `inconclusive`. Whether the quota plugin is enabled is in the Dovecot
+    configuration, which this rule does not read.
+
+    ## Why it causes backscatter
+    "Mailbox full" is then decided at delivery time, after the SMTP session: Postfix bounces the
+    message to the (possibly forged) sender instead of answering 552 at RCPT.
+
+    ## How to fix
+    Run Dovecot's quota-status service (`quota-status -p postfix`) and add
+    `check_policy_service inet:127.0.0.1:12340` to `smtpd_recipient_restrictions`.
+
+    ## Example
+    ```
+    virtual_transport = lmtp:unix:private/dovecot-lmtp
+    smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+    ```
+    """
+    for cfg in obs.of(PostfixConfig):
+        backends: list[Evidence] = []
+        for n in ("virtual_transport", "mailbox_transport", "local_transport"):
+            p = effective(cfg, n)
+            text = (p.raw if is_templated(p) else p.value).strip()
+            name = text.split(":", 1)[0]
+            svc = next((s for s in cfg.services if s.name == name and s.type == "unix"), None)
+            if text.startswith("lmtp:") or (
+                svc is not None and (svc.command == "lmtp" or "dovecot" in _argv(svc))
+            ):
+                backends.append(evidence(cfg, p))
+        mbc = cfg.params.get("mailbox_command")
+        if mbc is not None and "dovecot" in mbc.value:
+            backends.append(evidence(cfg, mbc))
+        if not backends:
+            yield r.not_applicable(cfg.target, "no LMTP / dovecot-lda delivery configured")
+            continue
+        for sc in scopes(cfg, ("smtpd_recipient_restrictions", "smtpd_relay_restrictions")):
+            if sc.role is not Role.MX:
+                continue
+            vals = read(cfg, sc.service, ("smtpd_recipient_restrictions", "smtpd_relay_restrictions"))
+            policies = [
+                x.arg
+                for n in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")
+                for x in parse_restrictions(vals[n])
+                if x.name == "check_policy_service"
+            ]
+            quota = [a for a in policies if "12340" in a or "quota" in a.lower()]
+            ev = [*backends, evidence(cfg, vals.params["smtpd_recipient_restrictions"])]
+            if vals.undecidable is None and policies and not quota:
+                yield r.inconclusive(
+                    sc.target,
+                    "delivery goes to a mailbox server; policy services "
+                    + ", ".join(policies)
+                    + " may or may not check quota at RCPT time",
+                    ev,
+                )
+                continue
+            yield conclude(
+                r,
+                cfg,
+                sc,
+                vals,
+                bad=not quota,
+                fail_msg="delivery goes over LMTP/LDA and no RCPT-time quota check is configured: "
+                "over-quota mail is bounced after the queue",
+                pass_msg="RCPT-time quota check: check_policy_service " + ", ".join(quota),
+                ev=ev,
+            )
+
+
+_NDR_SOURCES = (
+    "PF-RCPT-001",
+    "PF-RCPT-002",
+    "PF-RCPT-003",
+    "PF-RCPT-004",
+    "PF-RCPT-005",
+    "PF-RCPT-008",
+    "PF-RCPT-009",
+    "PF-FILTER-001",
+    "PF-FILTER-004",
+    "PF-PIPE-001",
+    "PF-QUOTA-001",
+    "PF-VERIFY-001",
+)
+
+
+def ndr_sources(cfg: PostfixConfig) -> list[str]:
+    """Ids of the rules that fail (medium or worse) on this config: the ways it emits NDRs.
+
+    Rules are pure functions, so calling them here is cheap and has no side effect.
+    """
+    from auditor.rules import load_all  # all rule modules registered, whatever imported this one
+
+    registry = load_all()
+    obs = Observations([cfg])
+    out = []
+    for rid in _NDR_SOURCES:
+        other = registry.get(rid)
+        if other is not None and any(
+            f.status is Status.FAIL and f.severity.at_least(Severity.MEDIUM) for f in other.check(obs, other)
+        ):
+            out.append(rid)
+    return out
+
+
+@rule(
+    "PF-DSN-001",
+    title="NDRs carry the full original message",
+    family="postfix",
+    severity=Severity.MEDIUM,
+    needs=(PostfixConfig,),
+    remediation="postconf -e 'bounce_size_limit = 8192'",
+    references=(
+        f"{_REF_POSTCONF}#bounce_size_limit",
+        _REF_BACKSCATTER,
+        "https://www.postfix.org/DSN_README.html",
+    ),
+)
+def ndr_full_message(obs: Observations, r: Rule) -> Iterator[Finding]:
+    """## What it flags
+    `bounce_size_limit` at or above the default 50000: with Postfix ≥ 2.5 an NDR returns the whole
+    original as `message/rfc822` when it fits within the limit (headers only otherwise).
+    Medium when this configuration also fails a rule that makes it emit NDRs (PF-RCPT-001…005,
+    -008, -009, PF-FILTER-001/-004, PF-PIPE-001, PF-QUOTA-001, PF-VERIFY-001), low otherwise.
+
+    ## Why it causes backscatter
+    Each backscatter NDR re-delivers the spam payload to the victim. Headers-only NDRs remain
+    useful for diagnosis and for recognising forgeries (the BACKSCATTER_README plea).
+
+    ## How to fix
+    Lower it, e.g. `postconf -e 'bounce_size_limit = 8192'`, so most originals come back headers
+    only. Senders can also ask for headers only with RET=HDRS (RFC 3461).
+
+    ## Example
+    ```
+    bounce_size_limit = 10240000
+    ```
+    """
+    for cfg in obs.of(PostfixConfig):
+        p = effective(cfg, "bounce_size_limit")
+        if is_templated(p):
+            yield r.inconclusive(
+                cfg.target, "bounce_size_limit is templated", [evidence(cfg, p)], note=template_note(cfg, p)
+            )
+            continue
+        try:
+            limit = int(p.value.strip())
+        except ValueError:
+            yield r.inconclusive(
+                cfg.target, f"bounce_size_limit = {p.value!r} is not a number", [evidence(cfg, p)]
+            )
+            continue
+        if limit < 50000:
+            yield r.passed(
+                cfg.target,
+                f"bounce_size_limit = {limit}: NDRs return little of the original",
+                [evidence(cfg, p)],
+            )
+            continue
+        sources = ndr_sources(cfg)
+        because = f" and this configuration emits NDRs ({', '.join(sources)})" if sources else ""
+        yield r.fail(
+            cfg.target,
+            f"bounce_size_limit = {limit}: NDRs return originals up to {limit} bytes{because}",
+            [evidence(cfg, p)],
+            severity=Severity.MEDIUM if sources else Severity.LOW,
+        )

@@ -1,0 +1,173 @@
+"""PF-RCPT-004: recipient tables that match any address (catch-alls, wildcards, match-all patterns).
+
+Judged from the tables the collector read beside the configuration (``LookupTable``): their
+``@domain`` keys, match-all regexp/pcre patterns, ``static:`` maps and the lookup of a random address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from auditor.collect.postfix.model import LookupTable, PostfixConfig, TableEntry
+from auditor.model import Evidence, Finding, Severity
+from auditor.rules.base import Observations, Rule, rule
+from auditor.rules.postfix_common import (
+    describe,
+    evidence,
+    is_templated,
+    main_cf_location,
+    split_list,
+    table_specs,
+    template_note,
+    where,
+)
+
+_REF_LOCAL = "https://www.postfix.org/LOCAL_RECIPIENT_README.html"
+_REF_POSTCONF = "https://www.postfix.org/postconf.5.html"
+_REF_VIRTUAL = "https://www.postfix.org/VIRTUAL_README.html"
+
+
+_RECIPIENT_TABLE_PARAMS = (
+    "relay_recipient_maps",
+    "virtual_mailbox_maps",
+    "virtual_alias_maps",
+    "local_recipient_maps",
+)
+
+
+def _hosted_domains(cfg: PostfixConfig) -> set[str]:
+    out: set[str] = set()
+    for name in ("mydestination", "virtual_alias_domains", "virtual_mailbox_domains", "relay_domains"):
+        out.update(d.lower() for d in split_list(cfg.value(name)) if ":" not in d and not d.startswith("$"))
+    return out
+
+
+def _forwards_offsite(entry: TableEntry, hosted: set[str]) -> bool:
+    """A catch-all whose result is an address in a domain we do not host forwards spam off-site."""
+    for target in split_list(entry.value):
+        if "@" in target:
+            dom = target.rsplit("@", 1)[1].lower().rstrip(">")
+            if dom and dom not in hosted and not any(dom.endswith("." + h) for h in hosted):
+                return True
+    return False
+
+
+@rule(
+    "PF-RCPT-004",
+    title="catch-all / wildcard entries in recipient tables",
+    family="postfix",
+    severity=Severity.HIGH,
+    needs=(PostfixConfig,),
+    remediation="""
+        # delete the @domain / match-all entry and list the real addresses, then rebuild the table:
+        postmap lmdb:/etc/postfix/virtual
+        # if a catch-all is a business requirement, deliver it locally and discard spam; never forward it
+    """,
+    references=(_REF_VIRTUAL, _REF_LOCAL, f"{_REF_POSTCONF}#virtual_mailbox_maps"),
+)
+def catch_all_entries(obs: Observations, r: Rule) -> Iterator[Finding]:
+    """## What it flags
+    A table used for recipient validation (`relay_recipient_maps`, `virtual_mailbox_maps`,
+    `virtual_alias_maps`, `local_recipient_maps`) that matches a random address: `@domain` keys,
+    regexp/pcre patterns that match any address (`/./`, `/@example\\.com$/`), `static:` maps, or a
+    `postmap -q` of a random address that returned a result. One finding per table.
+
+    Tables the collector could not read (SQL, LDAP, missing files) are `inconclusive`.
+
+    ## Why it causes backscatter
+    The entry makes every address "valid". The catch-all also receives the bounces for spam forged
+    in the domain's name, and when its target is remote or full, the bounce goes to the forged
+    sender. A catch-all that forwards off-site is critical.
+
+    ## How to fix
+    Delete the wildcard and list real addresses. If a catch-all is a business requirement,
+    deliver it to a local mailbox and discard spam there; never forward it.
+
+    ## Example
+    ```
+    # /etc/postfix/virtual  (virtual_alias_maps)
+    @example.com    someone@gmail.com
+    ```
+    """
+    for cfg in obs.of(PostfixConfig):
+        hosted = _hosted_domains(cfg)
+        seen_specs: set[str] = set()
+        any_param = templated_seen = safe_seen = False
+        for param in _RECIPIENT_TABLE_PARAMS:
+            p = cfg.params.get(param)
+            if p is None or not p.value.strip():
+                continue
+            any_param = True
+            if is_templated(p):
+                templated_seen = True
+                yield r.inconclusive(
+                    f"{cfg.target} {param}",
+                    f"{param} names a templated table",
+                    [evidence(cfg, p)],
+                    note=template_note(cfg, p),
+                )
+                continue
+            tables = {t.spec: t for t in cfg.tables_for(param)}
+            # The passwd file and alias tables key on bare local parts: no wildcard syntax exists there.
+            aliases = set(table_specs(cfg.value("alias_maps")))
+            for spec in table_specs(p.value):
+                if "passwd.byname" in spec or spec in aliases:
+                    safe_seen = True
+                    continue
+                if spec in seen_specs:
+                    continue
+                seen_specs.add(spec)
+                t = tables.get(spec)
+                if t is None:
+                    yield r.inconclusive(
+                        f"{cfg.target} table {spec}",
+                        f"{param} table {spec} was not collected",
+                        [evidence(cfg, p)],
+                        note=f"{where(cfg, p)}: table contents unavailable",
+                    )
+                    continue
+                yield _judge_table(r, cfg, param, t, hosted)
+        if not any_param:
+            yield r.not_applicable(cfg.target, "no recipient validation table is configured")
+        elif not seen_specs and not templated_seen:
+            names = ", ".join(describe(cfg.params[n]) for n in _RECIPIENT_TABLE_PARAMS if n in cfg.params)
+            ev = [Evidence(names, main_cf_location(cfg))]
+            if safe_seen:
+                yield r.passed(
+                    cfg.target,
+                    f"recipient validation uses only passwd and alias tables (no wildcards): {names}",
+                    ev,
+                )
+            else:
+                yield r.inconclusive(cfg.target, f"no lookup table could be identified in {names}", ev)
+
+
+def _judge_table(r: Rule, cfg: PostfixConfig, param: str, t: LookupTable, hosted: set[str]) -> Finding:
+    target = f"{cfg.target} table {t.spec}"
+    src = t.resolved_path or t.name
+    hits = list(t.wildcard_entries) + list(t.match_all_entries)
+    if t.type == "static":
+        hits.append(TableEntry(key="(static: every lookup)", value=t.name))
+    ev = [Evidence(f"{e.key} -> {e.value}".strip(), e.location or main_cf_location(cfg)) for e in hits] or [
+        Evidence(f"{param} = {t.spec}", main_cf_location(cfg))
+    ]
+    random_hit = t.random_lookup not in (None, "")
+    if random_hit:
+        ev.append(Evidence(f"lookup of a random address returned {t.random_lookup!r}", None))
+    if hits or random_hit:
+        offsite = [e for e in hits if _forwards_offsite(e, hosted)]
+        sev = Severity.CRITICAL if offsite else None
+        extra = " and forwards off-site (" + ", ".join(e.value for e in offsite) + ")" if offsite else ""
+        return r.fail(
+            target,
+            f"{param} table {t.spec} matches any address{extra}: every random recipient is 'valid'",
+            ev,
+            severity=sev,
+            remediation=f"remove {', '.join(e.key for e in hits) or 'the catch-all'} from {src}; "
+            "list real addresses",
+        )
+    if not t.readable:
+        return r.inconclusive(
+            target, f"{param} table {t.spec} could not be read", ev, note=f"{src}: {t.error or 'unreadable'}"
+        )
+    return r.passed(target, f"{param} table {t.spec}: {t.entries} entries, no catch-all", ev)

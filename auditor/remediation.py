@@ -119,7 +119,7 @@ CAUSES: tuple[RootCause, ...] = (
     RootCause(
         "relay-control",
         "Close the open relay",
-        ("SMTP-RELAY-001", "PF-RELAY-001", "QMAIL-RELAY-001"),
+        ("SMTP-RELAY-001", "PF-RELAY-001", "QMAIL-RELAY-001", "EX-RELAY-001"),
         1,
         "postconf -e 'smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
         "reject_unauth_destination'\n"

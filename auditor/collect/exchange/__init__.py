@@ -1,0 +1,137 @@
+"""Exchange collector: read cmdlet exports (three forms) and normalise them into observations.
+
+Public API:
+- :func:`collect` — files → ``ExchangeCmdletOutput`` observations + one ``ExchangeRun``;
+- :func:`collector_script_path` — the PowerShell script an admin runs to produce the JSON form;
+- :func:`read_file` — one file → :class:`ParsedFile` (used by tests and tools).
+
+The form is detected from the content, never the extension: ``<Objs`` XML is Export-Clixml, ``{``
+or ``[`` is JSON (collector file or plain ConvertTo-Json), anything else is console text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from importlib import resources
+
+from auditor.collect.exchange import cmdlets
+from auditor.collect.exchange.clixml import parse_clixml
+from auditor.collect.exchange.formatlist import parse_format_list
+from auditor.collect.exchange.jsonform import SCHEMA, parse_json
+from auditor.collect.exchange.model import (
+    ENV_ONLINE,
+    ENV_ONPREM,
+    ExchangeCmdletOutput,
+    ExchangeRun,
+    ExObject,
+    ExValue,
+)
+from auditor.collect.exchange.parsed import ParsedFile
+from auditor.model import InputError, Observation
+
+SCRIPT_NAME = "Collect-BackscatterAudit.ps1"
+_PS_PROMPT = re.compile(r"\[PS\]", re.I)  # the Exchange Management Shell prompt: text, not JSON
+MAX_BYTES = 64 * 1024 * 1024  # a whole organisation's export is a few MB; more is not an export
+
+
+def collector_script_path() -> str:
+    """Filesystem path of the shipped collector script (package data)."""
+    return str(resources.files(__package__).joinpath(SCRIPT_NAME))
+
+
+def decode(data: bytes, path: str) -> str:
+    """Text from bytes as PowerShell writes them: UTF-8 (with or without BOM) or UTF-16 (BOM)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        codec = "utf-16"
+    elif data.startswith(b"\xef\xbb\xbf"):
+        codec = "utf-8-sig"
+    elif len(data) >= 4 and data[1] == 0 and data[3] == 0 and data[0] != 0:
+        codec = "utf-16-le"  # Windows PowerShell's `>` redirection without a BOM
+    else:
+        codec = "utf-8"
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        if codec == "utf-8":
+            try:
+                return data.decode("cp1252")  # a console paste saved in the ANSI code page
+            except UnicodeDecodeError:
+                pass
+        raise InputError(f"cannot decode as {codec}: byte {exc.start}", path) from None
+
+
+def read_file(path: str) -> ParsedFile:
+    """Parse one export file in whichever form it is."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_BYTES:
+            raise InputError(f"file too large ({size} bytes > {MAX_BYTES})", path)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise InputError("no such file", path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected an export file", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path) from None
+    text = decode(data, path).replace("\x00", "")
+    head = text.lstrip("\ufeff \t\r\n")
+    if not head:
+        raise InputError("empty file", path)
+    if head.startswith("<"):
+        return parse_clixml(head, path)
+    if head[0] == "{" or (head[0] == "[" and not _PS_PROMPT.match(head)):
+        return parse_json(head, path)
+    return parse_format_list(text.lstrip("\ufeff"), path)
+
+
+def collect(paths: Sequence[str]) -> list[Observation]:
+    """All files → observations: one ``ExchangeCmdletOutput`` per cmdlet per file, one ``ExchangeRun``."""
+    parsed = [read_file(p) for p in paths]
+    outputs = [o for p in parsed for o in p.outputs]
+    env, source = _environment(parsed, outputs)
+    first = next((p for p in parsed if p.server or p.exchange_version or p.collected), None)
+    run = ExchangeRun(
+        target="exchange",
+        environment=env,
+        environment_source=source,
+        server=first.server if first else "",
+        exchange_version=first.exchange_version if first else "",
+        collected=first.collected if first else "",
+        inputs=tuple(paths),
+        cmdlets=tuple(sorted({o.cmdlet for o in outputs})),
+    )
+    return [run, *outputs]
+
+
+def _environment(parsed: list[ParsedFile], outputs: list[ExchangeCmdletOutput]) -> tuple[str, str]:
+    declared = {p.environment for p in parsed if p.environment}
+    if len(declared) > 1:
+        raise InputError("inputs mix OnPremises and ExchangeOnline collector files; lint them separately")
+    if declared:
+        return declared.pop(), "collector manifest"
+    seen = {o.cmdlet for o in outputs if not o.error and o.objects}
+    online = sorted(seen & cmdlets.ONLINE_ONLY)
+    onprem = sorted(seen & cmdlets.ONPREM_ONLY)
+    if online and not onprem:
+        return ENV_ONLINE, "output of " + ", ".join(online)
+    if onprem and not online:
+        return ENV_ONPREM, "output of " + ", ".join(onprem)
+    return "", "unknown (no collector manifest, no environment-specific cmdlet output)"
+
+
+__all__ = [
+    "ENV_ONLINE",
+    "ENV_ONPREM",
+    "SCHEMA",
+    "ExObject",
+    "ExValue",
+    "ExchangeCmdletOutput",
+    "ExchangeRun",
+    "ParsedFile",
+    "collect",
+    "collector_script_path",
+    "read_file",
+]

@@ -141,11 +141,15 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from auditor.collect.dns import normalize_domain
     from auditor.collect.smtp import describe, plan_probes, probe_domains
     from auditor.collect.smtp.engine import stderr_progress
 
     settings = settings_from_args(args)
-    domains = [d.lower().rstrip(".") for d in args.domains]
+    domains = [normalize_domain(d) for d in args.domains]
+    for c in settings.controls:
+        if c.rpartition("@")[2].lower() not in domains:
+            raise InputError(f"--control {c!r}: must be an address in one of the domains probed")
     command = "probe " + " ".join(domains)
     if args.dry_run:
         mx, plan = plan_probes(domains, settings)

@@ -140,10 +140,8 @@ async def _probe_one(
             if reply.code != 354:
                 outcome = REJECTED_AT_DATA
             else:
-                body = _message(token, env_from, header_from, rcpt, settings.ehlo)
-                client.note(f"message body: {len(body)} bytes (labelled test message, token bsa-{token})")
-                await client._write(body + ".\r\n")
-                reply = await client.read_reply("end of DATA")
+                client.note(f"sending the labelled test message (token bsa-{token})")
+                reply = await client.send_message(_message(token, env_from, header_from, rcpt, settings.ehlo))
                 if reply.klass == 2:
                     outcome, accepted_at = ACCEPTED, time.time()
                 else:

@@ -39,7 +39,8 @@ def render(report: Report) -> str:
         out.append(f"scope: {', '.join(run.scope)}")
     if run.partial:
         out.append("PARTIAL REPORT: the audit was interrupted; unmeasured checks are listed as inconclusive")
-    shown = [f for f in report.findings if f.status is not Status.NOT_APPLICABLE]
+    # The terminal shows what needs attention; passes are counted (every other format lists them).
+    shown = [f for f in report.findings if f.status in (Status.FAIL, Status.INCONCLUSIVE, Status.SUPPRESSED)]
     for sev in Severity:
         group = [f for f in shown if f.severity is sev]
         if not group:
@@ -53,7 +54,7 @@ def render(report: Report) -> str:
                 [
                     _status(f, colour),
                     f.rule_id,
-                    f.target if len(f.target) <= 40 else "…" + f.target[-39:],
+                    f.target if len(f.target) <= 48 else "…" + f.target[-47:],
                     str(loc) if loc else "",
                     textwrap.fill(f.message, 70),
                 ]
@@ -78,4 +79,6 @@ def render(report: Report) -> str:
         + ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
         + (f" ({len(report.findings)} findings)" if report.findings else "no findings")
     )
+    if counts[Status.PASS] or counts[Status.NOT_APPLICABLE]:
+        out.append("passed and not-applicable checks are listed in the json, html and markdown formats")
     return "\n".join(out) + "\n"

@@ -1,0 +1,310 @@
+"""DNS collector: every inbound mail path of each domain in scope (RFC 5321 §5.1, RFC 7505).
+
+For each domain: the MX RRset with preferences, every A and AAAA of every MX target, the implicit
+MX (no MX → the domain's own A/AAAA), the null MX, and MX targets that are CNAMEs or IP literals.
+A lookup that failed (timeout, SERVFAIL) is recorded as such, never as "no MX": the rules turn it
+into ``inconclusive``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+
+from auditor.model import InputError, Observation
+
+# Outcome of one lookup. "ok" and "nodata"/"nxdomain" are answers; the rest mean "not measured".
+OK, NXDOMAIN, NODATA, SERVFAIL, TIMEOUT, ERROR = "ok", "nxdomain", "nodata", "servfail", "timeout", "error"
+FAILED = (SERVFAIL, TIMEOUT, ERROR)
+
+
+@dataclass(frozen=True)
+class MxHost:
+    """One MX target (or the domain itself for an implicit MX) and the addresses it resolves to."""
+
+    name: str
+    preference: int
+    addresses: tuple[str, ...] = ()
+    # Lookup outcome for the addresses: ok when at least one A/AAAA came back.
+    status: str = OK
+    detail: str = ""
+    cname: str = ""  # the canonical name when the MX target is an alias (RFC 2181 §10.3 forbids it)
+    ip_literal: bool = False  # the MX target is written as an IP address, not a host name
+    external: bool = False  # not the domain itself nor under any domain in scope
+
+
+@dataclass(frozen=True)
+class DnsMx(Observation):
+    """The inbound paths of one domain (``target`` is the domain)."""
+
+    kind = "dns.mx"
+
+    status: str = OK  # outcome of the MX query: ok / nxdomain / nodata / servfail / timeout / error
+    detail: str = ""
+    hosts: tuple[MxHost, ...] = ()
+    implicit: bool = False  # no MX RRset: the domain's own A/AAAA receive mail
+    null_mx: bool = False  # exactly one MX, preference 0, target "." (RFC 7505 §3)
+    malformed_null_mx: bool = False  # a "." target mixed with other MX or with preference ≠ 0
+    non_mail: bool = False  # the user declared this domain as one that must not receive mail
+    nameservers: tuple[str, ...] = ()
+    overridden: bool = False  # hosts come from the user's mx_override, not from the MX RRset
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED or any(h.status in FAILED for h in self.hosts)
+
+
+_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+
+def normalize_domain(name: str, what: str = "domain") -> str:
+    """Lower-case ASCII (IDNA) form of a domain name; anything else is an InputError.
+
+    Domains end up inside SMTP commands, so a stray space, CR/LF, '@' or '<' must never get through.
+    """
+    text = name.strip().rstrip(".").lower()
+    try:
+        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
+    except UnicodeError:
+        raise InputError(f"bad {what} {name!r}: not a valid internationalised domain name") from None
+    labels = ascii_name.split(".")
+    if not ascii_name or len(ascii_name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise InputError(f"bad {what} {name!r}: not a domain name")
+    return ascii_name
+
+
+def parse_nameserver(spec: str) -> tuple[str, int]:
+    """``ADDR``, ``ADDR:PORT``, ``[V6]:PORT`` or a bare IPv6 address → (address, port)."""
+    text = spec.strip()
+    port = 53
+    addr = text
+    if text.startswith("["):
+        addr, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise InputError(f"bad --nameserver {spec!r} (expected ADDR, ADDR:PORT or [V6]:PORT)")
+        if rest:
+            port = _port(rest[1:], spec)
+    elif text.count(":") == 1:
+        addr, _, p = text.partition(":")
+        port = _port(p, spec)
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        raise InputError(f"bad --nameserver {spec!r}: not an IP address") from None
+    return addr, port
+
+
+def _port(text: str, spec: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise InputError(f"bad --nameserver {spec!r}: port must be 1-65535")
+    return int(text)
+
+
+def make_resolver(nameservers: Sequence[str] = (), timeout: float = 5.0) -> dns.resolver.Resolver:
+    """A resolver for the given servers (all on one port, a dnspython limit) or the system's."""
+    if not nameservers:
+        res = dns.resolver.Resolver()
+    else:
+        parsed = [parse_nameserver(n) for n in nameservers]
+        res = dns.resolver.Resolver(configure=False)
+        res.nameservers = [a for a, _ in parsed]
+        ports = {p for _, p in parsed}
+        if len(ports) > 1:
+            raise InputError("all --nameserver entries must use the same port")
+        res.port = ports.pop()
+    res.lifetime = timeout
+    res.timeout = min(timeout, 2.0)
+    # A cache would hide a resolver that fails mid-run; each audit asks afresh.
+    res.cache = None
+    return res
+
+
+def _lookup(
+    res: dns.resolver.Resolver, name: str, rdtype: str
+) -> tuple[str, str, dns.resolver.Answer | None]:
+    """(status, detail, answer) for one query; each failure kind keeps its own status."""
+    try:
+        ans = res.resolve(name, rdtype, search=False)
+        return OK, "", ans
+    except dns.resolver.NXDOMAIN:
+        return NXDOMAIN, f"{name}: NXDOMAIN", None
+    except dns.resolver.NoAnswer:
+        return NODATA, f"{name}: no {rdtype} records", None
+    except dns.resolver.NoNameservers as exc:
+        return SERVFAIL, f"{name} {rdtype}: no server answered ({_short(exc)})", None
+    except dns.exception.Timeout:
+        return TIMEOUT, f"{name} {rdtype}: timeout after {res.lifetime:g} s", None
+    except (dns.exception.DNSException, OSError) as exc:
+        return ERROR, f"{name} {rdtype}: {type(exc).__name__}: {_short(exc)}", None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def is_under(name: str, domains: Iterable[str]) -> bool:
+    """True when ``name`` equals or is below one of ``domains`` (case- and dot-insensitive)."""
+    n = name.lower().rstrip(".")
+    for d in domains:
+        d = d.lower().rstrip(".")
+        if n == d or n.endswith("." + d):
+            return True
+    return False
+
+
+def _host(
+    res: dns.resolver.Resolver, name: str, preference: int, scope: Sequence[str], implicit: bool = False
+) -> MxHost:
+    bare = name.rstrip(".")
+    ip_literal = False
+    try:
+        ipaddress.ip_address(bare.strip("[]"))
+        ip_literal = True
+    except ValueError:
+        pass
+    addresses: list[str] = []
+    statuses: list[str] = []
+    details: list[str] = []
+    cname = ""
+    for rdtype in ("A", "AAAA"):
+        st, detail, ans = _lookup(res, bare, rdtype)
+        statuses.append(st)
+        if detail:
+            details.append(detail)
+        if ans is not None:
+            # Sorted: RRset order varies between answers, reports must not.
+            addresses.extend(sorted((r.to_text() for r in ans), key=ipaddress.ip_address))
+            canon = ans.canonical_name.to_text().rstrip(".")
+            if canon.lower() != bare.lower():
+                cname = canon
+    if addresses:
+        status = OK
+    elif any(s in FAILED for s in statuses):
+        status = next(s for s in statuses if s in FAILED)
+    elif NXDOMAIN in statuses:
+        status = NXDOMAIN
+    else:
+        status = NODATA
+    return MxHost(
+        name=bare.lower(),
+        preference=preference,
+        addresses=tuple(addresses),
+        status=status,
+        detail="; ".join(details) if not addresses or status != OK else "",
+        cname="" if implicit else cname,
+        ip_literal=ip_literal,
+        external=not is_under(bare, scope),
+    )
+
+
+def lookup_domain(
+    res: dns.resolver.Resolver, domain: str, scope: Sequence[str], non_mail: bool = False
+) -> DnsMx:
+    """Resolve one domain's inbound paths."""
+    domain = domain.lower().rstrip(".")
+    servers = tuple(f"{ns}:{res.port}" for ns in res.nameservers)
+
+    def mx(**kw: Any) -> DnsMx:
+        return DnsMx(target=domain, non_mail=non_mail, nameservers=servers, **kw)
+
+    status, detail, ans = _lookup(res, domain, "MX")
+    if status == NODATA:
+        # RFC 5321 §5.1: no MX → the domain itself is the (implicit) MX, preference 0.
+        host = _host(res, domain, 0, scope, implicit=True)
+        implicit_hosts: tuple[MxHost, ...] = (host,) if host.status not in (NXDOMAIN, NODATA) else ()
+        failed = host.status in FAILED
+        return mx(
+            status=host.status if failed else NODATA,
+            detail=detail if not failed else host.detail,
+            hosts=implicit_hosts,
+            implicit=bool(implicit_hosts) and not failed,
+        )
+    if ans is None:
+        return mx(status=status, detail=detail)
+    records = sorted(((r.preference, r.exchange) for r in ans), key=lambda t: (t[0], t[1].to_text()))
+    dots = [(p, x) for p, x in records if x == dns.name.root]
+    if dots:
+        null = len(records) == 1 and records[0][0] == 0
+        real = [(p, x) for p, x in records if x != dns.name.root]
+        hosts = tuple(_host(res, x.to_text(), p, scope) for p, x in real)
+        return mx(
+            hosts=hosts,
+            null_mx=null,
+            malformed_null_mx=not null,
+        )
+    hosts = tuple(_host(res, x.to_text(), p, scope) for p, x in records)
+    return mx(hosts=hosts)
+
+
+def normalize_host(name: str) -> str:
+    """An MX override entry: an IP address or a host name."""
+    try:
+        return str(ipaddress.ip_address(name.strip().strip("[]")))
+    except ValueError:
+        return normalize_domain(name, "mx_override host")
+
+
+def lookup_override(
+    res: dns.resolver.Resolver, domain: str, hosts: Sequence[str], scope: Sequence[str]
+) -> DnsMx:
+    """The user's host list for a domain (site.toml ``mx_override``), in order: preference 10, 20, …
+
+    An entry may be a host name (resolved to A/AAAA) or an IP address (used as is).
+    """
+    domain = domain.lower().rstrip(".")
+    out: list[MxHost] = []
+    for i, name in enumerate(hosts):
+        pref = 10 * (i + 1)
+        try:
+            ip = ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            out.append(_host(res, name, pref, scope))
+        else:
+            out.append(MxHost(name=str(ip), preference=pref, addresses=(str(ip),), external=False))
+    servers = tuple(f"{ns}:{res.port}" for ns in res.nameservers)
+    return DnsMx(
+        target=domain, hosts=tuple(out), nameservers=servers, overridden=True, detail="hosts from mx_override"
+    )
+
+
+def collect(
+    domains: Sequence[str],
+    nameservers: Sequence[str] = (),
+    timeout: float = 5.0,
+    non_mail_domains: Sequence[str] = (),
+    overrides: Mapping[str, Sequence[str]] | None = None,
+) -> list[DnsMx]:
+    """One :class:`DnsMx` per domain (mail domains first, then the declared non-mail ones).
+
+    ``overrides`` (domain → hosts) replaces the MX lookup for those domains: the user's own list.
+    """
+    domains = [normalize_domain(d) for d in domains]
+    non_mail_domains = [normalize_domain(d, "non-mail domain") for d in non_mail_domains]
+    res = make_resolver(nameservers, timeout)
+    scope = [*domains, *non_mail_domains]
+    non_mail = set(non_mail_domains)
+    forced = {
+        normalize_domain(d, "mx_override domain"): tuple(normalize_host(h) for h in hosts)
+        for d, hosts in (overrides or {}).items()
+    }
+    out: list[DnsMx] = []
+    seen: set[str] = set()
+    for d in scope:
+        key = d.lower().rstrip(".")
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        if key in forced and key not in non_mail:
+            out.append(lookup_override(res, key, forced[key], scope))
+        else:
+            out.append(lookup_domain(res, key, scope, non_mail=key in non_mail))
+    return out

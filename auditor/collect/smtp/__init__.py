@@ -1,0 +1,88 @@
+"""Live SMTP probes of a site's MX hosts (DESIGN.md "Live probing: safe by construction").
+
+``probe_domains(domains, settings)`` is the Python API the ``probe``, ``audit`` and ``demo``
+commands call: DNS first (:mod:`auditor.collect.dns`), then one RCPT-only conversation per MX
+address (:mod:`.engine`), never DATA. It returns the DNS observations and one
+:class:`~auditor.collect.smtp.model.ProbeResult` per (domain, MX host, address).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from auditor.collect import dns as dns_collect
+from auditor.collect.smtp.engine import Engine, Plan, Progress, check_settings, describe, make_plan
+from auditor.collect.smtp.model import ProbeResult, ProbeSettings, Verdict
+from auditor.collect.smtp.scenarios import load as load_scenarios
+from auditor.model import Observation
+
+
+def plan_probes(domains: Sequence[str], settings: ProbeSettings) -> tuple[list[dns_collect.DnsMx], Plan]:
+    """DNS lookups and the session plan, without opening any SMTP connection."""
+    check_settings(settings)
+    domains = [dns_collect.normalize_domain(d) for d in domains]
+    mx = dns_collect.collect(
+        domains,
+        settings.nameservers,
+        settings.dns_timeout,
+        settings.non_mail_domains,
+        overrides=dict(settings.mx_overrides),
+    )
+    plan = make_plan(mx, settings, load_scenarios(settings.scenarios_dir), domains)
+    return mx, plan
+
+
+async def probe_domains_async(
+    domains: Sequence[str], settings: ProbeSettings, progress: Progress | None = None
+) -> list[Observation]:
+    mx, plan = await asyncio.to_thread(plan_probes, domains, settings)
+    results = await Engine(settings, progress).run(plan)
+    return [*mx, *results]
+
+
+def probe_domains(
+    domains: Sequence[str], settings: ProbeSettings, progress: Progress | None = None
+) -> list[Observation]:
+    """DNS observations + probe results for the given domains (blocking; runs its own event loop)."""
+    return asyncio.run(probe_domains_async(domains, settings, progress))
+
+
+def settings_from_site(cfg: Any, **overrides: Any) -> ProbeSettings:
+    """ProbeSettings from a site.toml :class:`auditor.config.SiteConfig` (duck-typed, no import cycle)."""
+    p, site, d = cfg.probe, cfg.site, cfg.dns
+    kw: dict[str, Any] = {
+        "controls": tuple(p.controls),
+        "nameservers": tuple(d.nameservers),
+        "dns_timeout": float(d.timeout),
+        "non_mail_domains": tuple(site.non_mail_domains),
+        "timeout": float(p.timeout),
+        "audit_timeout": float(p.audit_timeout),
+        "session_delay": float(p.session_delay),
+        "concurrency": int(p.concurrency),
+        "retry_after": float(p.retry_after),
+        "allow_external_mx": bool(p.allow_external_mx),
+        "source_address": p.source_address,
+        "trusted_networks": tuple(site.trusted_networks),
+        "relay_test_domain": p.relay_test_domain,
+        "mx_overrides": tuple((o.domain, tuple(o.hosts)) for o in getattr(cfg, "mx_override", ())),
+    }
+    if p.ehlo:
+        kw["ehlo"] = p.ehlo
+    if p.mail_from:
+        kw["mail_from"] = p.mail_from
+    kw.update(overrides)
+    return ProbeSettings(**kw)
+
+
+__all__ = [
+    "ProbeResult",
+    "ProbeSettings",
+    "Verdict",
+    "describe",
+    "plan_probes",
+    "probe_domains",
+    "probe_domains_async",
+    "settings_from_site",
+]

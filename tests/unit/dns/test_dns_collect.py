@@ -1,0 +1,143 @@
+"""DNS collector against a real (tiny) DNS server on 127.0.0.1: every answer kind is its own fact."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from auditor.collect.dns import collect, parse_nameserver
+from auditor.model import InputError
+from tests.unit.dns.fakedns import serve
+
+pytestmark = pytest.mark.timeout(60)
+
+ZONE = {
+    ("example.test", "MX"): ["10 mx1.example.test.", "20 mx2.example.test.", "30 backup.provider.example."],
+    ("mx1.example.test", "A"): ["198.18.0.11"],
+    ("mx1.example.test", "AAAA"): ["2001:db8::11"],
+    ("mx2.example.test", "A"): ["198.18.0.12", "198.18.0.13"],
+    ("backup.provider.example", "A"): ["192.0.2.7"],
+    ("implicit.test", "A"): ["198.18.0.40"],
+    ("parked.test", "MX"): ["0 ."],
+    ("badnull.test", "MX"): ["0 .", "10 mx1.example.test."],
+    ("alias.test", "MX"): ["10 mail.alias.test."],
+    ("mail.alias.test", "CNAME"): ["real.alias.test."],
+    ("real.alias.test", "A"): ["198.18.0.50"],
+    ("literal.test", "MX"): ["10 198.18.0.60."],
+    ("nothing.test", "TXT"): ['"v=spf1 -all"'],
+    ("dangling.test", "MX"): ["10 gone.dangling.test."],
+}
+
+
+def by_target(**kw: object) -> dict[str, object]:
+    with serve(ZONE, servfail={"broken.test"}, drop={"slow.test"}) as ns:
+        domains = kw.pop("domains", None) or ["example.test"]
+        return {o.target: o for o in collect(domains, nameservers=[ns], timeout=1.0, **kw)}  # type: ignore[arg-type]
+
+
+def test_every_mx_and_every_address() -> None:
+    mx = by_target()["example.test"]
+    assert mx.status == "ok" and not mx.implicit and not mx.null_mx
+    hosts = {h.name: h for h in mx.hosts}
+    assert [h.preference for h in mx.hosts] == [10, 20, 30]
+    assert hosts["mx1.example.test"].addresses == ("198.18.0.11", "2001:db8::11")
+    assert hosts["mx2.example.test"].addresses == ("198.18.0.12", "198.18.0.13")
+    assert hosts["backup.provider.example"].external
+    assert not hosts["mx1.example.test"].external
+
+
+def test_implicit_null_cname_literal_and_failures() -> None:
+    domains = [
+        "implicit.test",
+        "parked.test",
+        "badnull.test",
+        "alias.test",
+        "literal.test",
+        "nope.test",
+        "nothing.test",
+        "broken.test",
+        "dangling.test",
+    ]
+    got = by_target(domains=domains)
+    assert got["implicit.test"].implicit and got["implicit.test"].hosts[0].addresses == ("198.18.0.40",)
+    assert got["parked.test"].null_mx and not got["parked.test"].hosts
+    assert got["badnull.test"].malformed_null_mx and not got["badnull.test"].null_mx
+    assert got["alias.test"].hosts[0].cname == "real.alias.test"
+    assert got["alias.test"].hosts[0].addresses == ("198.18.0.50",)
+    assert got["literal.test"].hosts[0].ip_literal
+    assert got["nope.test"].status == "nxdomain"
+    assert got["nothing.test"].status == "nodata" and not got["nothing.test"].hosts
+    assert got["broken.test"].status == "servfail" and got["broken.test"].failed
+    assert got["dangling.test"].hosts[0].status == "nxdomain" and not got["dangling.test"].hosts[0].addresses
+
+
+def test_timeout_is_not_no_mx() -> None:
+    t0 = time.monotonic()
+    got = by_target(domains=["slow.test"])
+    assert time.monotonic() - t0 < 10
+    assert got["slow.test"].status == "timeout"
+    assert got["slow.test"].failed and not got["slow.test"].implicit
+
+
+def test_non_mail_domains_are_marked() -> None:
+    got = by_target(domains=["example.test"], non_mail_domains=["parked.test"])
+    assert got["parked.test"].non_mail and not got["example.test"].non_mail
+
+
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        ("127.0.0.1", ("127.0.0.1", 53)),
+        ("127.0.0.1:5353", ("127.0.0.1", 5353)),
+        ("[::1]:53", ("::1", 53)),
+        ("::1", ("::1", 53)),
+    ],
+)
+def test_parse_nameserver(spec: str, want: tuple[str, int]) -> None:
+    assert parse_nameserver(spec) == want
+
+
+@pytest.mark.parametrize("spec", ["ns.example", "127.0.0.1:0", "127.0.0.1:x", "[::1", "1.2.3.4:99999"])
+def test_bad_nameserver_is_input_error(spec: str) -> None:
+    with pytest.raises(InputError):
+        parse_nameserver(spec)
+
+
+def test_mx_override_replaces_the_mx_lookup() -> None:
+    with serve(ZONE) as ns:
+        [mx] = collect(
+            ["example.test"],
+            nameservers=[ns],
+            timeout=1.0,
+            overrides={"example.test": ["mx2.example.test", "192.0.2.9"]},
+        )
+    assert mx.overridden
+    assert [(h.name, h.preference, h.addresses) for h in mx.hosts] == [
+        ("mx2.example.test", 10, ("198.18.0.12", "198.18.0.13")),
+        ("192.0.2.9", 20, ("192.0.2.9",)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "want"),
+    [
+        ("Example.TEST.", "example.test"),
+        ("bücher.test", "xn--bcher-kva.test"),
+        ("_dmarc.example.test", "_dmarc.example.test"),
+    ],
+)
+def test_normalize_domain(name: str, want: str) -> None:
+    from auditor.collect.dns import normalize_domain
+
+    assert normalize_domain(name) == want
+
+
+@pytest.mark.parametrize(
+    "name", ["", "a..b", "a b.test", "x@y.test", "-a.test", "a" * 64 + ".test", "a.test\r\nRCPT.test"]
+)
+def test_bad_domain_is_input_error(name: str) -> None:
+    from auditor.collect.dns import normalize_domain
+
+    with pytest.raises(InputError):
+        normalize_domain(name)

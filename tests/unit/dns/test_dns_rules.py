@@ -1,0 +1,81 @@
+"""DNS rules on hand-made DnsMx observations."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.collect.dns import DnsMx, MxHost
+from auditor.collect.smtp.model import ProbeResult, Verdict
+from auditor.model import Observation, Severity, Status
+from auditor.rules import Observations, load_all
+
+MX1 = MxHost("mx1.example.test", 10, ("198.18.0.11",))
+EXT = MxHost("backup.provider.example", 20, ("192.0.2.7",), external=True)
+
+
+def run(rule_id: str, *obs: Observation) -> list[tuple[Status, Severity]]:
+    r = load_all()[rule_id]
+    return [(f.status, f.severity) for f in r.check(Observations(obs), r)]
+
+
+CASES = [
+    ("DNS-MX-001", [DnsMx("example.test", hosts=(MX1,))], [(Status.PASS, Severity.INFO)]),
+    ("DNS-MX-001", [DnsMx("example.test", hosts=(MX1, EXT))], [(Status.FAIL, Severity.MEDIUM)]),
+    ("DNS-MX-001", [DnsMx("example.test", status="timeout")], [(Status.INCONCLUSIVE, Severity.INFO)]),
+    ("DNS-MX-001", [DnsMx("example.test", status="servfail")], [(Status.INCONCLUSIVE, Severity.INFO)]),
+    ("DNS-MX-001", [DnsMx("example.test", status="nxdomain")], [(Status.NOT_APPLICABLE, Severity.INFO)]),
+    (
+        "DNS-MX-001",
+        [DnsMx("i.test", status="nodata", implicit=True, hosts=(MX1,))],
+        [(Status.PASS, Severity.INFO)],
+    ),
+    (
+        "DNS-MX-001",
+        [DnsMx("a.test", hosts=(MxHost("m.a.test", 10, ("1.2.3.4",), cname="r.a.test"),))],
+        [(Status.FAIL, Severity.LOW)],
+    ),
+    ("DNS-NULLMX-001", [DnsMx("parked.test", null_mx=True, non_mail=True)], [(Status.PASS, Severity.LOW)]),
+    (
+        "DNS-NULLMX-001",
+        [DnsMx("parked.test", status="nodata", implicit=True, hosts=(MX1,), non_mail=True)],
+        [(Status.FAIL, Severity.LOW)],
+    ),
+    ("DNS-NULLMX-001", [DnsMx("parked.test", status="nodata", non_mail=True)], [(Status.FAIL, Severity.LOW)]),
+    (
+        "DNS-NULLMX-001",
+        [DnsMx("parked.test", status="timeout", non_mail=True)],
+        [(Status.INCONCLUSIVE, Severity.LOW)],
+    ),
+    # A normal mail domain without MX is not judged by the null-MX rule.
+    ("DNS-NULLMX-001", [DnsMx("mail.test", status="nodata")], []),
+    (
+        "DNS-NULLMX-002",
+        [DnsMx("bad.test", malformed_null_mx=True, hosts=(MX1,))],
+        [(Status.FAIL, Severity.LOW)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule_id", "obs", "want"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_dns_rule_table(rule_id: str, obs: list[Observation], want: list[tuple[Status, Severity]]) -> None:
+    assert run(rule_id, *obs) == want
+
+
+def test_external_mx_cleared_by_a_validating_probe() -> None:
+    mx = DnsMx("example.test", hosts=(MX1, EXT))
+    probe = ProbeResult(
+        target="t",
+        domain="example.test",
+        mx_host=EXT.name,
+        address="192.0.2.7",
+        verdict=Verdict.REJECTS_UNKNOWN,
+    )
+    assert run("DNS-MX-001", mx, probe) == [(Status.PASS, Severity.INFO)]
+    accepting = ProbeResult(
+        target="t",
+        domain="example.test",
+        mx_host=EXT.name,
+        address="192.0.2.7",
+        verdict=Verdict.ACCEPTS_UNKNOWN,
+    )
+    assert run("DNS-MX-001", mx, accepting) == [(Status.FAIL, Severity.MEDIUM)]

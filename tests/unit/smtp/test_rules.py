@@ -1,0 +1,161 @@
+"""SMTP rules on hand-made probe results: one table row per case, and never a pass without data."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.collect.smtp.model import ProbeResult, RcptOutcome, Reply, Verdict
+from auditor.collect.smtp.verdicts import classify
+from auditor.model import Status
+from auditor.rules import Observations, load_all
+from auditor.serialize import from_jsonable, to_jsonable
+
+OK = Reply(250, ("2.1.5 Ok",))
+UNKNOWN = Reply(550, ("5.1.1 User unknown",))
+GREY = Reply(450, ("4.7.1 Greylisted",))
+BLOCK = Reply(554, ("5.7.1 Client host rejected",))
+
+
+def pr(
+    *outcomes: RcptOutcome, domain: str = "example.test", address: str = "198.18.0.11", primary: bool = True
+) -> ProbeResult:
+    base = ProbeResult(
+        target=f"{domain} mx[{address}]",
+        domain=domain,
+        mx_host="mx",
+        address=address,
+        primary=primary,
+        outcomes=outcomes,
+    )
+    verdict, reason, detail = classify(base)
+    return ProbeResult(**{**base.__dict__, "verdict": verdict, "reason": reason, "detail": detail})
+
+
+def o(role: str, reply: Reply | None, retry: Reply | None = None, **kw: object) -> RcptOutcome:
+    return RcptOutcome(role, f"{role}@example.test", reply=reply, retry=retry, **kw)  # type: ignore[arg-type]
+
+
+def run(rule_id: str, *obs: ProbeResult) -> list[Status]:
+    r = load_all()[rule_id]
+    return [f.status for f in r.check(Observations(obs), r)]
+
+
+CASES = [
+    ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", OK)), [Status.FAIL]),
+    ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", UNKNOWN)), [Status.PASS]),
+    ("SMTP-RCPT-001", pr(o("postmaster", BLOCK), o("unknown", BLOCK)), [Status.INCONCLUSIVE]),
+    ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", GREY)), [Status.INCONCLUSIVE]),
+    ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", GREY, OK)), [Status.FAIL]),
+    ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", None, error="timeout")), [Status.INCONCLUSIVE]),
+    ("SMTP-RCPT-003", pr(o("postmaster", OK), o("unknown", GREY, GREY)), [Status.FAIL]),
+    ("SMTP-RCPT-003", pr(o("postmaster", GREY, GREY), o("unknown", GREY, GREY)), [Status.INCONCLUSIVE]),
+    ("SMTP-RCPT-003", pr(o("postmaster", GREY, OK), o("unknown", GREY, UNKNOWN)), [Status.PASS]),
+    ("SMTP-RCPT-003", pr(o("postmaster", OK), o("unknown", GREY)), [Status.INCONCLUSIVE]),
+    ("SMTP-RCPT-006", pr(o("postmaster", OK), o("unknown", UNKNOWN), o("subdomain", OK)), [Status.FAIL]),
+    ("SMTP-RCPT-006", pr(o("postmaster", OK), o("unknown", UNKNOWN), o("subdomain", UNKNOWN)), [Status.PASS]),
+    ("SMTP-RCPT-006", pr(o("postmaster", OK), o("unknown", UNKNOWN)), [Status.NOT_APPLICABLE]),
+    ("SMTP-PM-001", pr(o("control", OK), o("postmaster", UNKNOWN), o("unknown", UNKNOWN)), [Status.FAIL]),
+    ("SMTP-PM-001", pr(o("postmaster", OK), o("unknown", UNKNOWN)), [Status.PASS]),
+    ("SMTP-RELAY-001", pr(o("postmaster", OK), o("unknown", UNKNOWN), o("relay", OK)), [Status.FAIL]),
+    ("SMTP-RELAY-001", pr(o("postmaster", OK), o("unknown", UNKNOWN), o("relay", BLOCK)), [Status.PASS]),
+    ("SMTP-RELAY-001", pr(o("postmaster", OK), o("unknown", UNKNOWN)), [Status.NOT_APPLICABLE]),
+    (
+        "SMTP-NULL-001",
+        pr(
+            o("null-postmaster", None, error="mail-from-rejected", mail_reply=BLOCK),
+            o("postmaster", OK, mail_reply=OK),
+            o("unknown", UNKNOWN),
+        ),
+        [Status.FAIL],
+    ),
+    (
+        "SMTP-NULL-001",
+        pr(
+            o("null-postmaster", UNKNOWN, mail_reply=OK),
+            o("postmaster", OK, mail_reply=OK),
+            o("unknown", UNKNOWN),
+        ),
+        [Status.FAIL],
+    ),
+    (
+        "SMTP-NULL-001",
+        pr(o("null-postmaster", OK, mail_reply=OK), o("postmaster", OK), o("unknown", UNKNOWN)),
+        [Status.PASS],
+    ),
+    ("SMTP-NULL-001", pr(o("postmaster", OK), o("unknown", UNKNOWN)), [Status.NOT_APPLICABLE]),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "result", "want"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_rule_table(rule_id: str, result: ProbeResult, want: list[Status]) -> None:
+    assert run(rule_id, result) == want
+
+
+def test_weaker_backup_mx_fails_rcpt_002() -> None:
+    primary = pr(o("postmaster", OK), o("unknown", UNKNOWN), address="198.18.0.11", primary=True)
+    backup = pr(o("postmaster", OK), o("unknown", OK), address="198.18.0.12", primary=False)
+    r = load_all()["SMTP-RCPT-002"]
+    found = {f.target: f.status for f in r.check(Observations([primary, backup]), r)}
+    assert found == {primary.target: Status.PASS, backup.target: Status.FAIL}
+
+
+def test_rcpt_002_inconclusive_when_primary_unmeasured() -> None:
+    primary = pr(o("postmaster", None, error="timeout"), o("unknown", None, error="timeout"), primary=True)
+    backup = pr(o("postmaster", OK), o("unknown", UNKNOWN), address="198.18.0.12", primary=False)
+    assert run("SMTP-RCPT-002", primary, backup) == [Status.INCONCLUSIVE, Status.INCONCLUSIVE]
+
+
+def test_single_address_is_not_applicable_for_rcpt_002() -> None:
+    assert run("SMTP-RCPT-002", pr(o("postmaster", OK), o("unknown", UNKNOWN))) == [Status.NOT_APPLICABLE]
+
+
+def test_not_probed_is_never_pass() -> None:
+    skipped = ProbeResult(target="x", domain="x", verdict=Verdict.NOT_PROBED, reason="external-mx")
+    for rid in (
+        "SMTP-RCPT-001",
+        "SMTP-RCPT-003",
+        "SMTP-RCPT-006",
+        "SMTP-NULL-001",
+        "SMTP-PM-001",
+        "SMTP-RELAY-001",
+    ):
+        assert run(rid, skipped) == [Status.NOT_APPLICABLE]
+
+
+def test_probe_result_json_round_trip() -> None:
+    result = pr(o("postmaster", OK), o("unknown", GREY, UNKNOWN))
+    back = from_jsonable(ProbeResult, to_jsonable(result))
+    assert back == result
+    assert back.verdict is Verdict.REJECTS_UNKNOWN
+
+
+def test_every_rule_has_a_page() -> None:
+    rules = load_all()
+    for rid in (
+        "SMTP-RCPT-001",
+        "SMTP-RCPT-002",
+        "SMTP-RCPT-003",
+        "SMTP-RCPT-006",
+        "SMTP-NULL-001",
+        "SMTP-PM-001",
+        "SMTP-RELAY-001",
+        "DNS-MX-001",
+        "DNS-NULLMX-001",
+    ):
+        doc = rules[rid].doc
+        assert "## What it flags" in doc and "## How to fix" in doc, rid
+        assert "## Why it" in doc, rid
+
+
+def test_rcpt_003_is_high_when_a_backup_defers_too() -> None:
+    from auditor.model import Severity
+
+    primary = pr(o("postmaster", OK), o("unknown", GREY, GREY), primary=True)
+    backup = pr(o("postmaster", OK), o("unknown", GREY, GREY), address="198.18.0.12", primary=False)
+    r = load_all()["SMTP-RCPT-003"]
+    found = {f.target: f for f in r.check(Observations([primary, backup]), r)}
+    assert found[primary.target].status is Status.FAIL and found[primary.target].severity is Severity.HIGH
+    alone = {f.target: f for f in r.check(Observations([primary]), r)}
+    assert alone[primary.target].severity is Severity.MEDIUM

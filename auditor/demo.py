@@ -8,10 +8,9 @@ the reports, and tears the lab down.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from auditor.audit import Progress, run_audit
-from auditor.config import SiteConfig, load_site_config
+from auditor.config import load_site_config
 from auditor.lab.info import LabInfo
 from auditor.model import Report
 from auditor.stages import build_stages
@@ -21,7 +20,7 @@ def _toml_list(items: tuple[str, ...] | list[str]) -> str:
     return "[" + ", ".join(f'"{i}"' for i in items) + "]"
 
 
-def lab_site_toml(info: LabInfo, output_dir: str, data_probes: bool = True) -> str:
+def lab_site_toml(info: LabInfo, data_probes: bool = True) -> str:
     """The site.toml of the lab site: what its administrator would write to audit it."""
     ldap = info.ldap
     controls = [ldap.known_valid] if ldap else []
@@ -65,35 +64,36 @@ def lab_site_toml(info: LabInfo, output_dir: str, data_probes: bool = True) -> s
         ]
     lines += [
         "[report]",
-        f'output_dir = "{os.path.abspath(output_dir)}"',
+        'output_dir = "."  # this file is written into the output directory',
         'formats = ["html", "markdown", "json"]',
         "",
     ]
     return "\n".join(lines)
 
 
-def run_demo(
-    output_dir: str,
-    *,
-    data_probes: bool = True,
-    progress: Progress | None = None,
-    on_config: Callable[[SiteConfig], None] | None = None,
+def audit_lab(
+    info: LabInfo, output_dir: str, *, data_probes: bool = True, progress: Progress | None = None
 ) -> Report:
-    """Lab up → audit → lab down; the lab is held for the whole run so no test can tear it down."""
+    """Audit a running lab as its administrator would: write its site.toml, run the audit, write reports."""
     from auditor.cli.cmd_audit import write_report_files
+
+    progress = progress or Progress()
+    os.makedirs(output_dir, exist_ok=True)
+    site = os.path.join(output_dir, "site.toml")
+    with open(site, "w", encoding="utf-8") as fh:
+        fh.write(lab_site_toml(info, data_probes))
+    cfg = load_site_config(site)
+    report = run_audit(cfg, build_stages(cfg), command="demo", progress=progress)
+    write_report_files(report, cfg.report.formats, output_dir)
+    return report
+
+
+def run_demo(output_dir: str, *, data_probes: bool = True, progress: Progress | None = None) -> Report:
+    """Lab up → audit → lab down; the lab is held for the whole run so no test can tear it down."""
     from auditor.lab import Lab
     from auditor.lab.orchestrator import session
 
     progress = progress or Progress()
-    os.makedirs(output_dir, exist_ok=True)
     with session(timeout=600), Lab() as info:
         progress(f"lab up in {info.bringup_seconds:.1f} s: {', '.join(info.scope())}")
-        site = os.path.join(output_dir, "site.toml")
-        with open(site, "w", encoding="utf-8") as fh:
-            fh.write(lab_site_toml(info, output_dir, data_probes))
-        cfg = load_site_config(site)
-        if on_config:
-            on_config(cfg)
-        report = run_audit(cfg, build_stages(cfg), command="demo", progress=progress)
-        write_report_files(report, cfg.report.formats, output_dir)
-    return report
+        return audit_lab(info, output_dir, data_probes=data_probes, progress=progress)

@@ -25,6 +25,7 @@ from tests.unit.render.fixtures import golden_report
 pytestmark = pytest.mark.integration
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+EXAMPLE = Path(__file__).resolve().parents[2] / "reports" / "examples" / "report.json"
 TIMEOUT = 90  # seconds per browser run
 
 
@@ -57,6 +58,8 @@ def console_problems(stderr: str) -> list[str]:
 def _reports() -> list[tuple[str, Report]]:
     out = [("golden", golden_report()), ("golden-partial", golden_report(partial=True))]
     out += [(p.stem, load_report(str(p))) for p in sorted(GOLDEN.glob("demo*.json"))]
+    if EXAMPLE.exists():  # the committed demo audit of the lab
+        out.append(("demo-example", load_report(str(EXAMPLE))))
     return out
 
 

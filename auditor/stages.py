@@ -7,12 +7,14 @@ addresses becomes the probes' controls; the probes' MX addresses become the DATA
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from auditor.audit import Stage
+from auditor.collect.postfix.model import PostfixConfig
 from auditor.config import SiteConfig
-from auditor.model import Observation
+from auditor.model import InputError, Observation
 
 
 @dataclass
@@ -20,6 +22,7 @@ class Context:
     controls: list[str] = field(default_factory=list)
     probe_results: list[Observation] = field(default_factory=list)
     trusted_networks: list[str] = field(default_factory=list)
+    postfix_configs: list[PostfixConfig] = field(default_factory=list)
 
 
 def postfix_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
@@ -31,6 +34,7 @@ def postfix_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
         from auditor.collect.postfix import collect
 
         configs = [collect(d) for d in dirs]
+        ctx.postfix_configs.extend(configs)
         for c in configs:  # the MXs trust these: probing from inside them proves nothing
             ctx.trusted_networks.extend(
                 n for n in c.value("mynetworks").replace(",", " ").split() if "/" in n
@@ -64,6 +68,60 @@ def ndr_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
         return [CapturedNdr.from_analysis(analyse_bytes(data, path)) for path, data in iter_messages(paths)]
 
     return Stage("NDR analysis", ("ndr",), run)
+
+
+def _ldap_password(cfg: SiteConfig) -> str | None:
+    """From the password file, else BSA_LDAP_PASSWORD; never from site.toml or the command line."""
+    d = cfg.directory
+    if d.password_file:
+        path = cfg.resolve(d.password_file)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return fh.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise InputError(f"cannot read directory.password_file: {exc.strerror}", path) from None
+    return os.environ.get("BSA_LDAP_PASSWORD")
+
+
+def directory_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
+    d = cfg.directory
+    if not d.urls:
+        return None
+
+    def run(_remaining: float) -> Sequence[Observation]:
+        from auditor.collect.ldap import DirectoryQuery, LdapSettings, collect, sample_addresses
+        from auditor.collect.ldap.sample import map_samples
+        from auditor.collect.postfix.ldap_table import check_map, ldap_maps, parse_ldap_table
+
+        password = _ldap_password(cfg)
+        if d.bind_dn and password is None:
+            raise InputError("directory.bind_dn needs directory.password_file or BSA_LDAP_PASSWORD", cfg.path)
+        settings = LdapSettings(
+            urls=tuple(d.urls),
+            start_tls=d.start_tls,
+            ca_file=cfg.resolve(d.ca_file) or None,
+            verify=d.verify_tls,
+            bind_dn=d.bind_dn or None,
+            password=password,
+        )
+        query = DirectoryQuery(
+            base=d.base or None,
+            filter=d.filter or None,
+            profile=d.profile,
+            domains=tuple(d.domains or cfg.site.domains),
+            attributes=tuple(d.attributes),
+        )
+        dir_obs = collect(settings, query)
+        out: list[Observation] = [dir_obs]
+        # Valid addresses from the directory become the probes' controls: every MX must accept them.
+        ctx.controls.extend(sample_addresses(dir_obs, d.sample))
+        for pf in ctx.postfix_configs:
+            for path, used_by in ldap_maps(pf):
+                table = parse_ldap_table(path)
+                out.extend(check_map(path, map_samples(dir_obs, table.domain), used_by=used_by))
+        return out
+
+    return Stage("recipient directory", ("directory",), run)
 
 
 def probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
@@ -172,11 +230,13 @@ def _imap_reader(cfg: SiteConfig) -> Callable[[set[str]], list[tuple[str, bytes]
 
 StageBuilder = Callable[[SiteConfig, Context], "Stage | None"]
 
-# Order matters: configs first (they name trusted networks), then the live probes, then DATA probes.
+# Order matters: configs first (trusted networks, ldap: maps), the directory (its valid addresses are
+# the probes' controls), then the live probes, then DATA probes.
 BUILDERS: tuple[StageBuilder, ...] = (
     postfix_stage,
     exchange_stage,
     ndr_stage,
+    directory_stage,
     probe_stage,
     data_probe_stage,
 )

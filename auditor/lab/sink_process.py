@@ -47,7 +47,11 @@ class MaildirHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+        # Return-Path and Delivered-To as a delivery agent writes them: readers of the Maildir (the
+        # DATA probes' mailbox reader) take the envelope from there, as from any real mailbox.
         head = (
+            f"Return-Path: <{sender}>\r\n"
+            f"Delivered-To: {envelope.rcpt_tos[0] if envelope.rcpt_tos else ''}\r\n"
             f"X-Sink-Peer: {session.peer[0] if session.peer else ''}\r\n"
             f"X-Sink-Mail-From: <{sender}>\r\n"
             f"X-Sink-Rcpt-To: {', '.join(envelope.rcpt_tos)}\r\n"

@@ -108,6 +108,7 @@ class MasterService:
     args: tuple[str, ...] = ()
     overrides: dict[str, ParamValue] = field(default_factory=dict)
     location: Location | None = None
+    templated: bool = False  # a field or argument holds an unrendered template token
 
     @property
     def host(self) -> str | None:

@@ -75,12 +75,16 @@ def _run_stage(stage: Stage, remaining: float) -> tuple[list[Observation], str]:
 
     worker = threading.Thread(target=work, name=f"stage-{stage.name}", daemon=True)
     worker.start()
-    worker.join(timeout=max(0.0, remaining))
+    # Join in short slices: a Ctrl-C delivered to another thread is only seen when the main thread
+    # wakes up, and the user should not wait for the whole stage to see it take effect.
+    deadline = time.monotonic() + max(0.0, remaining)
+    while worker.is_alive() and time.monotonic() < deadline:
+        worker.join(timeout=min(0.25, max(0.0, deadline - time.monotonic())))
     if worker.is_alive():
         return result, f"not finished within the audit's time bound ({remaining:.0f} s left)"
     if error:
         exc = error[0]
-        if isinstance(exc, InputError):
+        if isinstance(exc, (InputError, KeyboardInterrupt)):
             raise exc
         return result, f"{type(exc).__name__}: {exc}"
     return result, ""

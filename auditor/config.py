@@ -62,6 +62,9 @@ class ProbeSection:
     # points at this host) ...
     sink_listen: str = ""
     sink_maildir: str = "bounces"
+    # Live probe tokens are also written here, for a sink run separately (`backscatter-audit sink
+    # --token-dir`) on the host the sink domain's MX points at.
+    sink_token_dir: str = ""
     # ... or a Maildir / mbox your own MX delivers the sink domain's mail to ...
     bounce_mailbox: str = ""
     # ... or an IMAP folder (password from bounce_imap_password_file or BSA_IMAP_PASSWORD).
@@ -239,6 +242,8 @@ def parse_site_config(text: str, path: str) -> SiteConfig:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise InputError(f"invalid TOML: {exc}", path, int(m.group(1)) if m else None) from None
+    except RecursionError:
+        raise InputError("invalid TOML: nested too deeply", path) from None
     lines = _Lines(text)
     cfg: SiteConfig = _build(SiteConfig, data, "", 0, lines, path)
     cfg = dataclasses.replace(cfg, path=path)
@@ -366,6 +371,7 @@ bounce_wait = 120.0     # seconds to wait for bounces after the last DATA probe
 # Where the bounces come back (one of):
 sink_listen = ""        # run the auditor's sink here, e.g. "0.0.0.0:25" (the sink domain's MX = this host)
 sink_maildir = "bounces"
+sink_token_dir = ""     # share live tokens with a sink run separately (backscatter-audit sink --token-dir)
 bounce_mailbox = ""     # a Maildir or mbox your MX delivers the sink domain's mail to
 bounce_imap_host = ""   # or an IMAP folder (password: bounce_imap_password_file or BSA_IMAP_PASSWORD)
 bounce_imap_port = 993

@@ -160,6 +160,8 @@ def report_from_dict(doc: Any, path: str = "<report>") -> Report:
             observations.append(from_jsonable(Observation, o))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"malformed report: {exc}", path) from None
+    except RecursionError:
+        raise InputError("malformed report: nested too deeply", path) from None
     return Report(run=run, findings=findings, observations=tuple(observations))
 
 
@@ -174,6 +176,8 @@ def load_report(path: str) -> Report:
         raise InputError(f"cannot read: {exc}", path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg}", path, exc.lineno) from None
+    except RecursionError:
+        raise InputError("not a report: nested too deeply", path) from None
     return report_from_dict(doc, path)
 
 

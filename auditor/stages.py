@@ -35,10 +35,10 @@ def postfix_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
 
         configs = [collect(d) for d in dirs]
         ctx.postfix_configs.extend(configs)
+        from auditor.collect.smtp.vantage import networks_from_mynetworks
+
         for c in configs:  # the MXs trust these: probing from inside them proves nothing
-            ctx.trusted_networks.extend(
-                n for n in c.value("mynetworks").replace(",", " ").split() if "/" in n
-            )
+            ctx.trusted_networks.extend(str(n) for n in networks_from_mynetworks(c.value("mynetworks")))
         return configs
 
     return Stage("postfix lint", ("postfix",), run)
@@ -83,6 +83,16 @@ def _ldap_password(cfg: SiteConfig) -> str | None:
     return os.environ.get("BSA_LDAP_PASSWORD")
 
 
+def _probe_safe(address: str) -> bool:
+    from auditor.collect.smtp.engine import check_address
+
+    try:
+        check_address(address, "control")
+    except InputError:
+        return False
+    return True
+
+
 def directory_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
     d = cfg.directory
     if not d.urls:
@@ -114,7 +124,8 @@ def directory_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
         dir_obs = collect(settings, query)
         out: list[Observation] = [dir_obs]
         # Valid addresses from the directory become the probes' controls: every MX must accept them.
-        ctx.controls.extend(sample_addresses(dir_obs, d.sample))
+        # (An address the SMTP probe cannot send, e.g. with spaces or 8-bit, is left out, not fatal.)
+        ctx.controls.extend(a for a in sample_addresses(dir_obs, d.sample) if _probe_safe(a))
         for pf in ctx.postfix_configs:
             for path, used_by in ldap_maps(pf):
                 table = parse_ldap_table(path)
@@ -169,8 +180,9 @@ def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
         settings = settings_from_site(cfg)
         wait = max(1.0, min(p.bounce_wait, remaining - 5))
         sink: BounceSink | None = None
-        tokens = TokenStore()
+        tokens = TokenStore(cfg.resolve(p.sink_token_dir) or None)
         reader: BounceReader
+        poll = 0.2  # our own sink: cheap to look at
         if p.sink_listen:
             host, _, port = p.sink_listen.rpartition(":")
             sink = BounceSink(
@@ -183,9 +195,9 @@ def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
             sink.start()
             reader = sink_reader(sink)
         elif p.bounce_mailbox:
-            reader = mailbox_reader([cfg.resolve(p.bounce_mailbox)])
+            reader, poll = mailbox_reader([cfg.resolve(p.bounce_mailbox)]), 1.0
         else:
-            reader = _imap_reader(cfg)
+            reader, poll = _imap_reader(cfg), 5.0  # one IMAP login per poll: keep them few
         try:
             return run_data_probes(
                 targets,
@@ -194,6 +206,7 @@ def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
                 register=tokens.add,
                 reader=reader,
                 wait=wait,
+                poll=poll,
             )
         finally:
             if sink is not None:

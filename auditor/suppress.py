@@ -100,6 +100,8 @@ def parse_suppressions(text: str, path: str = "<suppressions>") -> list[Suppress
         line = int(m.group(1)) if m else None
         detail = re.sub(r" ?\(at line.*\)", "", msg)
         raise InputError(f"not valid TOML: {detail}", path, line) from None
+    except RecursionError:
+        raise InputError("not valid TOML: nested too deeply", path) from None
     where = _Lines(text)
     for key in doc:
         if key != "suppress":

@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
     p.add_argument("--config", "-c", default="site.toml", metavar="site.toml")
     p.add_argument("--output-dir", metavar="DIR", help="write the configured report formats here")
     add_report_options(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, fail_on=None)  # None: site.toml's report.fail_on decides
     i = sub.add_parser("init", help="write a commented site.toml to start from")
     i.add_argument("path", nargs="?", default="site.toml")
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     for path in write_report_files(report, cfg.report.formats, out_dir):
         print(f"[audit] wrote {path}", file=sys.stderr)
     write_output(render(report, args.format), args.output)
-    fail_on = args.fail_on if args.fail_on != "low" else cfg.report.fail_on
+    # --fail-on given on the command line wins over report.fail_on in site.toml.
+    fail_on = args.fail_on or cfg.report.fail_on
     return exit_code(report.findings, Severity(fail_on))
 
 

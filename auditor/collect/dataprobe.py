@@ -25,6 +25,10 @@ from auditor.collect.smtp.client import ProbeError, SmtpClient
 from auditor.collect.smtp.model import ProbeResult, ProbeSettings, Reply
 from auditor.model import Observation
 
+# Once every envelope NDR is in, how long to keep watching for notifications to the header From
+# (responders that answer it usually do so together with, or instead of, the envelope sender).
+HEADER_FROM_GRACE = 10.0
+
 # Where a DATA probe's SMTP conversation ended (rules.md §11.6).
 REJECTED_AT_RCPT = "rejected-at-rcpt"
 REJECTED_AT_DATA = "rejected-at-data"
@@ -263,7 +267,7 @@ def run_data_probes(
                 )
             )
         if not env_waiting and grace_end is None:
-            grace_end = min(deadline, time.monotonic() + 2.0)
+            grace_end = min(deadline, time.monotonic() + HEADER_FROM_GRACE)
         if not by_token:
             break
         time.sleep(poll)

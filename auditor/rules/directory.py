@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from auditor.collect.ldap.model import AddressRef, DirectoryRecipients
 from auditor.collect.postfix.ldap_table import LdapMapCheck
 from auditor.collect.postfix.model import PostfixConfig
-from auditor.collect.smtp.model import ProbeResult
+from auditor.collect.smtp.model import ProbeResult, Verdict
 from auditor.collect.smtp.verdicts import final_reply
 from auditor.model import Evidence, Finding, Location, Severity
 from auditor.rules.base import Observations, Rule, rule
@@ -486,7 +486,12 @@ def _probe_drift(obs: Observations, r: Rule) -> Iterator[Finding]:
             for o, rep in finals
         ]
         rejected = [o.address for o, rep in finals if rep is not None and rep.klass == 5]
-        if rejected:
+        if pr.verdict in (Verdict.INCONCLUSIVE, Verdict.NOT_PROBED):
+            # Everything refused (our address blocklisted, a 554 banner) says nothing about the list.
+            yield r.inconclusive(
+                target, f"MX {target} could not be measured: {pr.reason or pr.verdict.value}", ev
+            )
+        elif rejected:
             yield r.fail(
                 target,
                 f"MX {target} rejects directory address(es) {', '.join(rejected)}: its recipient list is "

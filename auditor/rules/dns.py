@@ -93,7 +93,13 @@ def mx_paths(obs: Observations, r: Rule) -> Iterator[Finding]:
         if mx.non_mail:
             continue
         if mx.failed:
-            yield r.inconclusive(mx.target, f"DNS lookup failed: {mx.detail or mx.status}", [_evidence(mx)])
+            # High, not info: the domain's inbound paths, and so every live check, are unknown.
+            yield r.inconclusive(
+                mx.target,
+                f"DNS lookup failed ({mx.status}): {mx.detail or 'no answer'}",
+                [_evidence(mx)],
+                severity=Severity.HIGH,
+            )
             continue
         if mx.status == NXDOMAIN:
             yield r.not_applicable(mx.target, "domain does not exist (NXDOMAIN)", [_evidence(mx)])

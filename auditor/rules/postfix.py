@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from auditor.collect.postfix.model import PostfixConfig
+from auditor.collect.postfix.model import MasterService, PostfixConfig
 from auditor.model import Evidence, Finding, Severity
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import (
@@ -219,6 +219,29 @@ def reject_unlisted_recipient_off(obs: Observations, r: Rule) -> Iterator[Findin
             )
 
 
+_VERIFY_LISTS = ("smtpd_recipient_restrictions", "smtpd_relay_restrictions")
+
+
+def _optional_verification(cfg: PostfixConfig, svc: MasterService | None) -> str:
+    """A note when reject_unverified_recipient sits only on a skipped template line of a list.
+
+    The collector drops template-only continuation lines (``[%- IF x %] reject_unverified_recipient
+    [% END %]``) and reports their tokens with the parameter they continue: an option the rendered
+    configuration may or may not have. It counts for the scope that inherits that main.cf list.
+    """
+    places: dict[str, str] = {}  # one per line: its first token names the condition
+    for t in cfg.templates:
+        if t.parameter not in _VERIFY_LISTS or "reject_unverified_recipient" not in t.skipped_text.split():
+            continue
+        if svc is not None and t.parameter in svc.overrides:
+            continue  # this listener replaces the main.cf list that holds the conditional
+        places.setdefault(f"{t.location} ({t.parameter})", t.token)
+    if not places:
+        return ""
+    shown = "; ".join(f"{place}: {token}" for place, token in places.items())
+    return "reject_unverified_recipient only inside a template conditional: " + shown
+
+
 @rule(
     "PF-RCPT-003",
     title="relay domains without a recipient list (gateway / backup MX)",
@@ -299,11 +322,7 @@ def relay_recipient_findings(cfg: PostfixConfig, r: Rule, *, verify_rule: bool) 
             for rs in parse_restrictions(vals[lname])
         )
         has_list = bool(vals["relay_recipient_maps"].strip())
-        # The collector skips template-only continuation lines and says so in its notes; a skipped
-        # reject_unverified_recipient is an option the rendered configuration may or may not have.
-        optional = "; ".join(n for n in cfg.notes if "reject_unverified_recipient" in n)
-        if optional:
-            optional = "reject_unverified_recipient only inside a template conditional: " + optional
+        optional = _optional_verification(cfg, sc.service)
         what = "relay_domains (implicitly $mydestination)" if implicit else "relay_domains"
         shown = f"subdomains of {domains}" if implicit else (rd_p.raw if is_templated(rd_p) else domains)
         if verify_rule:

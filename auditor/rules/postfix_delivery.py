@@ -1,15 +1,16 @@
 """Postfix rules about what happens after the queue: filters, pipes, quota, NDR size.
 
-PF-FILTER-001, PF-FILTER-004, PF-PIPE-001, PF-QUOTA-001, PF-DSN-001.
+PF-FILTER-001, PF-PIPE-001, PF-QUOTA-001, PF-DSN-001 (PF-FILTER-004 is in ``postfix_content``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from auditor.collect.postfix.model import MasterService, PostfixConfig
-from auditor.model import Evidence, Finding, Severity, Status
+from auditor.collect.postfix.model import MasterService, ParamValue, PostfixConfig
+from auditor.model import Evidence, Finding, Location, Severity, Status
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import (
     Role,
@@ -26,6 +27,7 @@ from auditor.rules.postfix_common import (
     service_label,
     service_target,
     split_list,
+    table_specs,
     template_note,
     where,
 )
@@ -137,86 +139,6 @@ def after_queue_filter(obs: Observations, r: Rule) -> Iterator[Finding]:
             )
 
 
-_HB_PARAMS = ("header_checks", "body_checks", "mime_header_checks", "nested_header_checks")
-
-
-@rule(
-    "PF-FILTER-004",
-    title="header/body REJECT rules applied to already-queued mail",
-    family="postfix",
-    severity=Severity.MEDIUM,
-    needs=(PostfixConfig,),
-    remediation=(
-        "postconf -P '127.0.0.1:10025/inet/receive_override_options="
-        "no_header_body_checks,no_unknown_recipient_checks'\n"
-        "# on the re-injection service only; use DISCARD or HOLD, not REJECT, for virus notifications"
-    ),
-    references=("header_checks(5)", _REF_FILTER, _REF_BACKSCATTER),
-)
-def header_checks_after_queue(obs: Observations, r: Rule) -> Iterator[Finding]:
-    """## What it flags
-    `header_checks`/`body_checks` (or the MIME/nested variants) configured while a path that
-    carries already-queued mail still applies them: a post-filter re-injection listener without
-    `receive_override_options = no_header_body_checks` (medium), or the `pickup` service
-    (locally submitted mail, low).
-
-    The collector reports how many entries a table has, not its actions, so the rule cannot see
-    whether a REJECT line exists: the message says "REJECT rules, if any". Checks on the public
-    smtpd are not flagged: there a REJECT is an end-of-DATA 5xx to the real client.
-
-    ## Why it causes backscatter
-    For mail arriving through smtpd a REJECT is an in-session reply. For mail that is already
-    queued or is being re-injected by a content filter, REJECT means Postfix bounces it to the
-    envelope sender.
-
-    ## How to fix
-    Add `-o receive_override_options=no_header_body_checks,no_unknown_recipient_checks` to the
-    re-injection service (the checks already ran on the first pass), and use DISCARD or HOLD
-    rather than REJECT for virus-notification patterns.
-
-    ## Example
-    ```
-    header_checks = regexp:/etc/postfix/header_checks
-    127.0.0.1:10025 inet n - n - - smtpd
-      -o content_filter=
-    ```
-    """
-    for cfg in obs.of(PostfixConfig):
-        active = [effective(cfg, n) for n in _HB_PARAMS if effective(cfg, n).value.strip()]
-        if not active:
-            yield r.not_applicable(cfg.target, "no header_checks or body_checks are configured")
-            continue
-        names = ", ".join(f"{p.name} = {p.raw if is_templated(p) else p.value}" for p in active)
-        ev0 = [evidence(cfg, p) for p in active]
-        paths: list[tuple[MasterService, Severity, str]] = [
-            (s, Severity.MEDIUM, "re-injection listener") for s in reinjection_listeners(cfg)
-        ]
-        paths += [
-            (s, Severity.LOW, "local submission (pickup)") for s in cfg.services if s.command == "pickup"
-        ]
-        for svc, sev, what in paths:
-            opts = effective(cfg, "receive_override_options", svc)
-            own = [n for n in _HB_PARAMS if n in svc.overrides and not svc.overrides[n].value.strip()]
-            target = service_target(cfg, svc)
-            if "no_header_body_checks" in {o.lower() for o in split_list(opts.value)} or len(own) == len(
-                _HB_PARAMS
-            ):
-                yield r.passed(target, f"{what} skips header/body checks", [evidence(cfg, opts)])
-                continue
-            rest = [o for o in split_list(opts.value) if o]
-            value = ",".join(dict.fromkeys(["no_header_body_checks", *rest]))
-            yield r.fail(
-                target,
-                f"{what} {service_label(svc)} applies {names} to already-queued mail: "
-                "REJECT rules, if any, become bounces",
-                [*ev0, _loc(svc, cfg)],
-                severity=sev,
-                remediation=fix_param(svc, "receive_override_options", value),
-            )
-        if not paths:
-            yield r.passed(cfg.target, f"{names} apply only to smtpd (in-session rejects)", ev0)
-
-
 _LDA_MARKERS = ("dovecot-lda", "dovecot/deliver", "/deliver ", "/lmtp ", "dovecot")
 
 
@@ -240,6 +162,49 @@ def _transport_refs(cfg: PostfixConfig) -> dict[str, list[Evidence]]:
     return refs
 
 
+def transport_name(result: str) -> str:
+    """The transport of a transport(5) result: ``autoreply:nexthop`` → ``autoreply``."""
+    words = result.split()
+    return words[0].split(":", 1)[0] if words else ""
+
+
+@dataclass
+class _MapRoutes:
+    refs: dict[str, list[Evidence]] = field(default_factory=dict)  # transport -> the entries naming it
+    unread: list[str] = field(default_factory=list)  # tables whose entries are unknown
+    params: list[ParamValue] = field(default_factory=list)
+
+
+def _transport_map_routes(cfg: PostfixConfig) -> _MapRoutes:
+    """Which transports the entries of transport_maps (main.cf or any ``-o``) name."""
+    out = _MapRoutes()
+    holders = [cfg.params.get("transport_maps")] + [s.overrides.get("transport_maps") for s in cfg.services]
+    for p in holders:
+        if p is None or not p.value.strip():
+            continue
+        out.params.append(p)
+        if is_templated(p):
+            out.unread.append(template_note(cfg, p))
+            continue
+        for spec in table_specs(p.value):
+            t = next((t for t in cfg.tables if t.spec == spec and t.used_for("transport_maps")), None)
+            if t is None:
+                out.unread.append(f"{spec}: not collected")
+                continue
+            if not t.readable:
+                out.unread.append(f"{spec}: {t.error or 'contents not read'}")
+            listed = set(t.contents)
+            # result_kinds holds the first entry naming each transport, over the whole table
+            for e in [*t.contents, *(k for k in t.result_kinds if k not in listed)]:
+                name = transport_name(e.value)
+                if name:
+                    loc = e.location or Location(t.resolved_path or t.name)
+                    out.refs.setdefault(name, []).append(
+                        Evidence(f"transport_maps {spec}: {e.key} {e.value}".strip(), loc)
+                    )
+    return out
+
+
 @rule(
     "PF-PIPE-001",
     title="pipe(8) delivery scripts that fail hard",
@@ -258,8 +223,11 @@ def pipe_scripts(obs: Observations, r: Rule) -> Iterator[Finding]:
     mail to, and a `mailbox_command`: the message quotes the argv. Medium for scripts (auto
     responders, ticket systems, list managers, maildrop/procmail); low for dovecot-lda/deliver,
     which returns 75 on temporary errors but bounces over-quota mail (see PF-QUOTA-001).
-    Pipe services no setting routes to are `pass` ("defined but unused"), or one low
-    `inconclusive` finding when `transport_maps` could route to them.
+    `transport_maps` entries count too: the collector reads the tables (hash, texthash, regexp,
+    pcre beside main.cf) and an entry whose result names a pipe service (`example.com autoreply:`)
+    routes mail to it; the evidence quotes the entry with file and line. Pipe services nothing
+    routes to are `pass` ("defined but unused"), or one low `inconclusive` finding when a
+    `transport_maps` table could not be read (missing file, `ldap:`/SQL, templated).
 
     ## Why it causes backscatter
     pipe(8) and local(8) map exit codes with sysexits.h: only 75 (EX_TEMPFAIL) and 71 (EX_OSERR)
@@ -280,6 +248,9 @@ def pipe_scripts(obs: Observations, r: Rule) -> Iterator[Finding]:
     for cfg in obs.of(PostfixConfig):
         refs = _transport_refs(cfg)
         pipes = [s for s in cfg.services if s.command == "pipe"]
+        routes = _transport_map_routes(cfg) if pipes else _MapRoutes()
+        for name, evs in routes.refs.items():
+            refs.setdefault(name, []).extend(evs[:3])
         unused: list[MasterService] = []
         mbc = cfg.params.get("mailbox_command")
         if not pipes and (mbc is None or not mbc.value.strip()):
@@ -321,20 +292,23 @@ def pipe_scripts(obs: Observations, r: Rule) -> Iterator[Finding]:
             )
         if unused:
             labels = ", ".join(service_label(s) for s in unused)
-            tm = effective(cfg, "transport_maps")
             ev = [_loc(s, cfg) for s in unused]
-            if tm.value.strip():
+            if routes.unread:
                 yield r.inconclusive(
                     cfg.target,
                     f"pipe services {labels} are not named by any transport setting, but transport_maps "
-                    f"({tm.value}) may route mail to them",
-                    [*ev, evidence(cfg, tm)],
+                    "tables that could not be read may route mail to them",
+                    [*ev, *(evidence(cfg, p) for p in routes.params)],
                     severity=Severity.LOW,
-                    note=f"{where(cfg, tm)}: transport_maps contents are not judged",
+                    note="; ".join(routes.unread),
                 )
             else:
+                checked = " or transport_maps entry" if routes.params else ""
                 yield r.passed(
-                    cfg.target, f"pipe services {labels} are defined but nothing routes mail to them", ev
+                    cfg.target,
+                    f"pipe services {labels} are defined but no transport setting{checked} routes mail "
+                    "to them",
+                    [*ev, *(evidence(cfg, p) for p in routes.params)],
                 )
 
 

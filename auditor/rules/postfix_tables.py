@@ -2,15 +2,20 @@
 
 Judged from the tables the collector read beside the configuration (``LookupTable``): their
 ``@domain`` keys, match-all regexp/pcre patterns, ``static:`` maps and the lookup of a random address.
+``ldap:`` tables are judged from the directory stage's sample lookups (``LdapMapCheck``) when the
+run has them, with LDAP-SYNC-001's reading of each answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 
+from auditor.collect.postfix.ldap_table import LdapMapCheck
 from auditor.collect.postfix.model import LookupTable, PostfixConfig, TableEntry
 from auditor.model import Evidence, Finding, Severity
 from auditor.rules.base import Observations, Rule, rule
+from auditor.rules.directory import _effective as map_answer  # LDAP-SYNC-001's reading of a sample
 from auditor.rules.postfix_common import (
     describe,
     evidence,
@@ -57,7 +62,7 @@ def _forwards_offsite(entry: TableEntry, hosted: set[str]) -> bool:
     title="catch-all / wildcard entries in recipient tables",
     family="postfix",
     severity=Severity.HIGH,
-    needs=(PostfixConfig,),
+    needs=(PostfixConfig, LdapMapCheck),
     remediation="""
         # delete the @domain / match-all entry and list the real addresses, then rebuild the table:
         postmap lmdb:/etc/postfix/virtual
@@ -72,7 +77,13 @@ def catch_all_entries(obs: Observations, r: Rule) -> Iterator[Finding]:
     regexp/pcre patterns that match any address (`/./`, `/@example\\.com$/`), `static:` maps, or a
     `postmap -q` of a random address that returned a result. One finding per table.
 
-    Tables the collector could not read (SQL, LDAP, missing files) are `inconclusive`.
+    `ldap:` tables are judged from the sample lookups of the directory stage
+    (`backscatter-audit directory --postfix-dir DIR`, or the audit's directory stage): a `random`
+    address or the `@domain` (`catchall`) key that the map finds is `fail`; a random address it
+    does not find is `pass` for that table. The answer is read as LDAP-SYNC-001 reads it
+    (`postmap -q` when it ran cleanly, else our ldap3 evaluation), so the two rules agree.
+    Other tables the collector could not read (SQL, missing files, LDAP without samples) are
+    `inconclusive`.
 
     ## Why it causes backscatter
     The entry makes every address "valid". The catch-all also receives the bounces for spam forged
@@ -89,6 +100,7 @@ def catch_all_entries(obs: Observations, r: Rule) -> Iterator[Finding]:
     @example.com    someone@gmail.com
     ```
     """
+    ldap_checks = obs.of(LdapMapCheck)
     for cfg in obs.of(PostfixConfig):
         hosted = _hosted_domains(cfg)
         seen_specs: set[str] = set()
@@ -125,6 +137,9 @@ def catch_all_entries(obs: Observations, r: Rule) -> Iterator[Finding]:
                         [evidence(cfg, p)],
                         note=f"{where(cfg, p)}: table contents unavailable",
                     )
+                    continue
+                if t.type == "ldap" and not t.readable:
+                    yield _judge_ldap(r, cfg, param, t, _checks_for(t, ldap_checks))
                     continue
                 yield _judge_table(r, cfg, param, t, hosted)
         if not any_param:
@@ -171,3 +186,60 @@ def _judge_table(r: Rule, cfg: PostfixConfig, param: str, t: LookupTable, hosted
             target, f"{param} table {t.spec} could not be read", ev, note=f"{src}: {t.error or 'unreadable'}"
         )
     return r.passed(target, f"{param} table {t.spec}: {t.entries} entries, no catch-all", ev)
+
+
+def _same_file(a: str, b: str | None) -> bool:
+    return b is not None and os.path.normpath(a) == os.path.normpath(b)
+
+
+def _checks_for(t: LookupTable, checks: Sequence[LdapMapCheck]) -> list[LdapMapCheck]:
+    """The sample lookups made through this table's map file (as written or as found in DIR)."""
+    return [c for c in checks if _same_file(c.map_path, t.name) or _same_file(c.map_path, t.resolved_path)]
+
+
+def _judge_ldap(
+    r: Rule, cfg: PostfixConfig, param: str, t: LookupTable, checks: list[LdapMapCheck]
+) -> Finding:
+    target = f"{cfg.target} table {t.spec}"
+    ev = [Evidence(f"{param} = {t.spec}", main_cf_location(cfg))]
+    samples = [c for c in checks if c.sample in ("random", "catchall")]
+    if not samples:
+        return r.inconclusive(
+            target,
+            f"{param} table {t.spec} is an LDAP map: no sample lookups in this run",
+            ev,
+            note="run `backscatter-audit directory --postfix-dir` (or the audit's directory stage) "
+            "to query it",
+        )
+    found: list[tuple[LdapMapCheck, str, str]] = []
+    clean: list[LdapMapCheck] = []
+    undecided: list[str] = []
+    for c in samples:
+        value, source = map_answer(c)
+        loc = c.table.location("query_filter") if c.table else None
+        shown = value if value is not None else (c.error or "not found")
+        ev.append(Evidence(f"{c.sample} sample {c.address}: {shown}", loc))
+        if c.error and source != "postmap -q":
+            undecided.append(f"{c.sample} {c.address}: {c.error}")
+        elif value is not None:
+            found.append((c, value, source))
+        else:
+            clean.append(c)
+    if found:
+        what = ", ".join(f"{c.sample} address {c.address} -> {v!r} (via {src})" for c, v, src in found)
+        return r.fail(
+            target,
+            f"{param} table {t.spec} finds addresses that do not exist ({what}): every random recipient is "
+            "'valid'",
+            ev,
+            remediation=f"make the query_filter of {t.resolved_path or t.name} match real addresses only "
+            "(no wildcard entry, no @domain result); see LDAP-SYNC-001",
+        )
+    if undecided or not any(c.sample == "random" for c in clean):
+        return r.inconclusive(
+            target,
+            f"{param} table {t.spec} could not be judged from its sample lookups",
+            ev,
+            note="; ".join(undecided) or "no random-address sample answered",
+        )
+    return r.passed(target, f"{param} table {t.spec}: a random address is not found (LDAP sample lookup)", ev)

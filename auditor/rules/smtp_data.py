@@ -188,4 +188,8 @@ def ndr_to_header_from(obs: Observations, r: Rule) -> Iterator[Finding]:
                 _evidence(p, "a message arrived at the probe's header From token"),
             )
         elif p.bounce_seconds is not None:
-            yield r.passed(p.target, f"{p.mx_host} [{p.address}] addressed its NDR to the envelope sender")
+            yield r.passed(
+                p.target,
+                f"{p.mx_host} [{p.address}] addressed its NDR to the envelope sender; nothing reached the "
+                f"header From within the {p.waited:.0f} s observation window",
+            )

@@ -223,6 +223,40 @@ def test_yunohost_procmail_mailbox_command(judge: Judge) -> None:
     assert f.status is Status.FAIL and "procmail" in f.message
 
 
+def test_mailcow_header_checks_belong_to_its_submission_cleanup(judge: Judge) -> None:
+    # master.cf line 113-114: "smtp_sender_cleanup unix ... cleanup -o header_checks=$smtp_header_checks",
+    # used only by the listeners with "-o cleanup_service_name=smtp_sender_cleanup". pickup (line 86)
+    # uses the plain "cleanup" service, which has no header checks: nothing to bounce there.
+    d, findings = judge("mailcow")
+    f = one(findings, "PF-FILTER-004", f"{d} service pickup/fifo")
+    assert f.status is Status.PASS and "no header/body checks apply" in f.message
+
+
+def test_frjo_mime_header_checks_table_is_not_in_the_corpus(judge: Judge) -> None:
+    # main.cf line 81: "mime_header_checks = pcre:/etc/postfix/mime_header_checks": the table is not
+    # shipped beside main.cf, so whether it REJECTs is unknown for pickup (master.cf line 41).
+    d, findings = judge("frjo")
+    f = one(findings, "PF-FILTER-004", f"{d} service pickup/unix")
+    assert f.status is Status.INCONCLUSIVE and f.severity.value == "low"
+    assert "mime_header_checks" in f.note
+
+
+def test_frjo_mime_header_checks_with_a_reject_line_fail_for_pickup(tmp_path: Path) -> None:
+    need(PF.is_dir(), f"the Postfix corpus {PF}")
+    main, master = PAIRS["frjo"]
+    shutil.copy(PF / main, tmp_path / "main.cf")
+    shutil.copy(PF / master, tmp_path / "master.cf")
+    (tmp_path / "mime_header_checks").write_text("/name=[^>]*\\.(exe|scr)/ REJECT no executables\n")
+    cfg = collect(str(tmp_path), use_postconf=False)
+    f = one(
+        [f for f in evaluate([cfg]) if f.rule_id == "PF-FILTER-004"],
+        "PF-FILTER-004",
+        f"{tmp_path} service pickup/unix",
+    )
+    assert f.status is Status.FAIL and f.location is not None
+    assert f.location.path == str(tmp_path / "mime_header_checks") and f.location.line == 1
+
+
 @pytest.mark.parametrize("name", sorted(PAIRS))
 def test_no_recipient_failure_on_listeners_closed_to_anonymous_clients(judge: Judge, name: str) -> None:
     # Across the corpus: submission (SASL-only) and loopback listeners never get a PF-RCPT fail.

@@ -19,6 +19,7 @@ RULE_PARAMETERS: tuple[str, ...] = (
     "address_verify_sender_ttl",
     "alias_maps",
     "bounce_size_limit",
+    "cleanup_service_name",
     "compatibility_level",
     "content_filter",
     "header_checks",
@@ -141,6 +142,10 @@ class MasterService:
         return self.is_smtpd and self.type == "inet" and not self.is_loopback_only
 
 
+MAX_CONTENTS = 5000  # entries kept per content-check / transport table
+MAX_RESULT_KINDS = 1000  # distinct result keywords kept per table
+
+
 @dataclass(frozen=True)
 class TableEntry:
     """One key (or pattern) of a lookup table source, with its result and line."""
@@ -152,12 +157,22 @@ class TableEntry:
 
 @dataclass(frozen=True)
 class LookupTable:
-    """A lookup table named by a recipient-validation parameter, as found beside the config.
+    """A lookup table named by a recipient-validation, content-check or transport parameter.
 
     ``wildcard_entries`` are ``@domain`` keys; ``match_all_entries`` are regexp/pcre patterns
     (or ``static:`` maps) that match any address. ``random_lookup`` is what a lookup of a random
     unknown address returned (via ``postmap -q`` when installed, else our own evaluation), with
-    None meaning "not found" and "" meaning "not tried".
+    None meaning "not found" and "" meaning "not tried" (content-check and transport tables are
+    never looked up with addresses).
+
+    ``contents`` holds every entry (key or pattern, its action or result in ``value``, and its
+    line) of tables used by ``header_checks``, ``body_checks``, ``mime_header_checks``,
+    ``nested_header_checks`` or ``transport_maps``: rules judge their actions. Recipient tables
+    can hold millions of entries, so only their counts and catch-all entries are kept.
+    ``contents_truncated`` says that ``contents`` stops at :data:`MAX_CONTENTS` entries.
+    ``result_kinds`` holds, over the whole table, the first entry of each distinct result keyword
+    (a content check's action such as ``REJECT``, a transport name such as ``autoreply``): complete
+    even when ``contents`` is truncated, and small.
     """
 
     spec: str  # as written, e.g. "hash:/etc/postfix/relay_recipients"
@@ -171,15 +186,31 @@ class LookupTable:
     random_lookup: str | None = ""
     readable: bool = False
     error: str = ""
+    contents: tuple[TableEntry, ...] = ()
+    contents_truncated: bool = False
+    result_kinds: tuple[TableEntry, ...] = ()
+
+    def used_for(self, parameter: str) -> bool:
+        """Is this table named by ``parameter`` in main.cf or in some service's ``-o``?"""
+        return any(u == parameter or u.endswith("/" + parameter) for u in self.used_by)
 
 
 @dataclass(frozen=True)
 class TemplateToken:
-    """An unresolved template placeholder: findings that depend on it are inconclusive."""
+    """An unresolved template placeholder: findings that depend on it are inconclusive.
+
+    ``parameter`` is the main.cf parameter (or ``service/type/name`` for a master.cf ``-o``) whose
+    value the token belongs to, None when it belongs to none. ``skipped_text`` is set when the
+    collector dropped the token's whole line because it is template syntax, not Postfix syntax
+    (``[%- IF x %] reject_unverified_recipient[% END %]`` or ``%{flag}  proxy:...``, which render
+    as a continuation of ``parameter``): it holds the Postfix words of that line without the
+    template tokens, i.e. what the template may add to ``parameter`` when rendered.
+    """
 
     token: str
     location: Location
     parameter: str | None = None
+    skipped_text: str = ""
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,10 @@ def parse_files(directory: str) -> Parsed:
         for tok, line in a.tokens:
             p.templates.append(TemplateToken(tok, Location(main.path, line), name))
     for tok, line in main.skipped_templates:
-        p.templates.append(TemplateToken(tok, Location(main.path, line), None))
+        p.templates.append(TemplateToken(tok, Location(main.path, line), main.template_params.get(line)))
+    for sl in main.skipped_lines:
+        for tok, line in sl.tokens:
+            p.templates.append(TemplateToken(tok, Location(main.path, line), sl.parameter, sl.text))
     for svc in master.services:
         p.services.append(_service(svc, master, ctx, defaults, p.templates))
     if master.path:

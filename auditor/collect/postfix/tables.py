@@ -1,4 +1,4 @@
-"""Recipient-validation lookup tables: find each table's source beside the config and read it.
+"""Lookup tables: find each table's source beside the config and read it.
 
 For every table named by a recipient-validation parameter (main.cf, or a service's ``-o``), we
 record how many entries it has, its ``@domain`` wildcard keys, and entries that match any address
@@ -6,6 +6,10 @@ record how many entries it has, its ``@domain`` wildcard keys, and entries that 
 ``random_lookup`` is what a lookup of a random unknown address returned: via ``postmap -q`` on a
 copy in a temp dir when postmap is installed (never writing into the linted directory), else our
 own evaluation.
+
+Tables of the content checks (``header_checks`` & co.) and of ``transport_maps`` are read the same
+way, and every entry is kept with its action or result (``LookupTable.contents``), because rules
+judge what the entries do (REJECT, pipe transports), not whether they match addresses.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from auditor.collect.postfix.model import LookupTable, TableEntry
+from auditor.collect.postfix.model import MAX_CONTENTS, MAX_RESULT_KINDS, LookupTable, TableEntry
 from auditor.collect.postfix.parse import Parsed
 from auditor.collect.postfix.textfile import logical_lines
 from auditor.model import InputError, Location
@@ -32,6 +36,10 @@ RECIPIENT_PARAMS = (
     "virtual_mailbox_maps",
     "local_recipient_maps",
 )
+# Tables whose every entry is kept with its action/result (cleanup(8) content checks, trivial-rewrite).
+CONTENT_PARAMS = ("header_checks", "body_checks", "mime_header_checks", "nested_header_checks")
+TRANSPORT_PARAMS = ("transport_maps",)
+LISTED_PARAMS = (*CONTENT_PARAMS, *TRANSPORT_PARAMS)
 DOMAIN_PARAMS = ("mydestination", "virtual_alias_domains", "virtual_mailbox_domains", "relay_domains")
 INDEXED = {"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash"}
 REGEX = {"regexp", "pcre"}
@@ -83,7 +91,7 @@ def _table_specs(parsed: Parsed) -> dict[str, _Table]:
         if user not in t.used_by:
             t.used_by.append(user)
 
-    for name in RECIPIENT_PARAMS:
+    for name in (*RECIPIENT_PARAMS, *LISTED_PARAMS):
         pv = parsed.params.get(name)
         if pv is not None:
             for spec in split_list(pv.value):
@@ -94,7 +102,7 @@ def _table_specs(parsed: Parsed) -> dict[str, _Table]:
     for svc in parsed.services:
         for name, pv in svc.overrides.items():
             user = f"{svc.name}/{svc.type}/{name}"
-            if name in RECIPIENT_PARAMS:
+            if name in RECIPIENT_PARAMS or name in LISTED_PARAMS:
                 for spec in split_list(pv.value):
                     add(spec, user)
             elif name == "smtpd_recipient_restrictions":
@@ -231,7 +239,7 @@ def _compile(pattern: str, flags: str) -> re.Pattern[str] | None:
         return None
 
 
-def _read_regex(path: Path) -> _Source:
+def _read_regex(path: Path, *, evaluate: bool = True) -> _Source:
     entries: list[TableEntry] = []
     rules: list[_Rule] = []
     guards: list[Guard] = []
@@ -247,6 +255,11 @@ def _read_regex(path: Path) -> _Source:
         if rule is None:
             continue
         pattern, flags, negated, result = rule
+        if not evaluate:  # content/transport tables are never matched here: compiling costs ~0.1 ms a line
+            if not is_if:
+                key = ("!" if negated else "") + f"/{pattern}/{flags}"
+                entries.append(TableEntry(key, result, Location(str(path), ll.line)))
+            continue
         if is_if:
             guards.append((_compile(pattern, flags), negated))
             continue
@@ -266,6 +279,23 @@ def _read_inline(body: str) -> _Source:
         key, _, value = item.partition("=")
         entries.append(TableEntry(key.strip(), value.strip(), None))
     return _Source(entries, [])
+
+
+def result_keyword(value: str) -> str:
+    """``REJECT text`` → ``REJECT``; ``autoreply:nexthop`` → ``autoreply`` (upper-cased when an action)."""
+    word = value.split(None, 1)[0] if value.strip() else ""
+    return word.split(":", 1)[0] if ":" in word else word.upper()
+
+
+def _result_kinds(entries: list[TableEntry]) -> tuple[TableEntry, ...]:
+    first: dict[str, TableEntry] = {}
+    for e in entries:
+        k = result_keyword(e.value)
+        if k not in first:
+            first[k] = e
+            if len(first) >= MAX_RESULT_KINDS:
+                break
+    return tuple(first.values())
 
 
 def _probe_addresses(domains: list[str]) -> list[tuple[str, str]]:
@@ -330,7 +360,7 @@ def _find_postmap() -> str | None:
 
 
 def collect_tables(parsed: Parsed, *, use_postmap: bool = True) -> tuple[tuple[LookupTable, ...], list[str]]:
-    """Every recipient-validation table, read from the linted directory."""
+    """Every recipient-validation, content-check and transport table, read from the linted directory."""
     notes: list[str] = []
     cfgdir_pv = parsed.params.get("config_directory")
     config_directory = cfgdir_pv.value if cfgdir_pv and cfgdir_pv.explicit else "/etc/postfix"
@@ -340,15 +370,28 @@ def collect_tables(parsed: Parsed, *, use_postmap: bool = True) -> tuple[tuple[L
     for spec, t in _table_specs(parsed).items():
         typ, name = _unwrap(spec)
         base = LookupTable(spec=spec, type=typ, name=name, used_by=tuple(t.used_by))
+        listed = any(base.used_for(n) for n in LISTED_PARAMS)
+        # a table only named by content/transport parameters is never looked up with addresses
+        recipient = any(u.rsplit("/", 1)[-1] not in LISTED_PARAMS for u in t.used_by)
         if typ == "static":
             value = name.strip("{} ")
             entry = TableEntry("*", value, None)
             out.append(
-                replace(base, entries=1, match_all_entries=(entry,), random_lookup=value, readable=True)
+                replace(
+                    base,
+                    entries=1,
+                    match_all_entries=(entry,) if recipient else (),
+                    random_lookup=value if recipient else "",
+                    readable=True,
+                    contents=(entry,) if listed else (),
+                )
             )
             continue
         if typ in REMOTE or typ == "unix":
-            out.append(replace(base, readable=False, error=""))
+            # The map's own config file (ldap:/etc/postfix/ldap-users.cf) as copied beside main.cf:
+            # the directory stage queries it from there. Its contents are not judged here.
+            where = _resolve(name, typ, parsed.directory, config_directory) if "/" in name else None
+            out.append(replace(base, resolved_path=str(where) if where else None, readable=False))
             continue
         try:
             path: Path | None = None
@@ -359,12 +402,30 @@ def collect_tables(parsed: Parsed, *, use_postmap: bool = True) -> tuple[tuple[L
                 if path is None:
                     out.append(replace(base, error=f"table source not found in {parsed.directory}"))
                     continue
-                src = _read_regex(path) if typ in REGEX else _read_indexed(path)
+                src = _read_regex(path, evaluate=recipient) if typ in REGEX else _read_indexed(path)
             else:
                 out.append(replace(base, error=f"table type {typ!r} not evaluated"))
                 continue
         except InputError as exc:
             out.append(replace(base, error=str(exc)))
+            continue
+        contents = tuple(src.entries[:MAX_CONTENTS]) if listed else ()
+        kinds = _result_kinds(src.entries) if listed else ()
+        truncated = listed and len(src.entries) > MAX_CONTENTS
+        if truncated:
+            notes.append(f"{path or spec}: only the first {MAX_CONTENTS} of {len(src.entries)} entries kept")
+        if not recipient:
+            out.append(
+                replace(
+                    base,
+                    resolved_path=str(path) if path else None,
+                    entries=len(src.entries),
+                    readable=True,
+                    contents=contents,
+                    contents_truncated=truncated,
+                    result_kinds=kinds,
+                )
+            )
             continue
         extra = {e.key.split("@", 1)[1].lower() for e in src.entries if "@" in e.key and typ not in REGEX}
         for r in src.patterns:
@@ -401,6 +462,9 @@ def collect_tables(parsed: Parsed, *, use_postmap: bool = True) -> tuple[tuple[L
                 match_all_entries=tuple(match_all),
                 random_lookup=random if typ != "cidr" else "",
                 readable=True,
+                contents=contents,
+                contents_truncated=truncated,
+                result_kinds=kinds,
             )
         )
     return tuple(out), notes

@@ -54,3 +54,13 @@ def strip_leading_token(line: str) -> tuple[str, str]:
     if not m:
         return line, ""
     return line[m.end() :], m.group(1)
+
+
+def rendered_words(text: str) -> str:
+    """The Postfix words of a template line: control blocks and a line-prefix flag removed.
+
+    ``[%- IF verify %] reject_unverified_recipient[% END %]`` → ``reject_unverified_recipient``;
+    ``%{enabled}   proxy:%{db}:/etc/x.cf`` → ``proxy:%{db}:/etc/x.cf`` (value placeholders stay).
+    """
+    text, _flag = strip_leading_token(_BLOCK.sub(" ", text))
+    return " ".join(text.split())

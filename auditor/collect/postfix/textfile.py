@@ -40,6 +40,9 @@ class ParsedText:
     logical: list[LogicalLine]
     skipped_templates: list[tuple[str, int]]  # template-only lines (``{% if %}``), dropped
     warnings: list[str]
+    # line number of a skipped template-only line -> index in ``logical`` of the logical line whose
+    # continuation it sits in (indented, or followed by a continuation line of that logical line)
+    template_owner: dict[int, int] = field(default_factory=dict)
 
 
 def read_text(path: Path) -> str:
@@ -78,6 +81,16 @@ def logical_lines(path: Path, *, strip_line_prefix_tokens: bool = False) -> Pars
     cur: LogicalLine | None = None
     parts: list[str] = []
     length = 0
+    owner: dict[int, int] = {}
+    pending: list[tuple[int, bool]] = []  # template-only lines seen since the last content line
+
+    def settle(continues: bool) -> None:
+        """Attribute the pending template-only lines once the next content line is known."""
+        if cur is not None:
+            for lineno, indented in pending:
+                if continues or indented:
+                    owner[lineno] = len(out)  # ``cur`` will be appended at this index
+        pending.clear()
 
     def flush() -> None:
         nonlocal cur, parts, length
@@ -92,6 +105,7 @@ def logical_lines(path: Path, *, strip_line_prefix_tokens: bool = False) -> Pars
             continue
         if is_template_only_line(stripped):
             skipped.append((stripped, lineno))
+            pending.append((lineno, raw[0] in " \t"))
             continue
         tokens: list[tuple[str, int]] = []
         if strip_line_prefix_tokens:
@@ -101,6 +115,7 @@ def logical_lines(path: Path, *, strip_line_prefix_tokens: bool = False) -> Pars
                 if not raw.strip():
                     continue
         tokens.extend((t, lineno) for t in find_tokens(raw))
+        settle(raw[0] in " \t\r\v\f")
         if raw[0] in " \t\r\v\f":
             if cur is None:
                 warnings.append(f"{path}:{lineno}: logical line must not start with whitespace (ignored)")
@@ -114,5 +129,6 @@ def logical_lines(path: Path, *, strip_line_prefix_tokens: bool = False) -> Pars
         flush()
         cur = LogicalLine(text="", line=lineno, starts=[0], lines=[lineno], tokens=tokens)
         parts, length = [raw], len(raw)
+    settle(False)
     flush()
-    return ParsedText(str(path), out, skipped, warnings)
+    return ParsedText(str(path), out, skipped, warnings, owner)

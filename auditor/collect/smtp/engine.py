@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from auditor.collect.dns import FAILED as DNS_FAILED
 from auditor.collect.dns import DnsMx, normalize_domain
 from auditor.collect.smtp import vantage
 from auditor.collect.smtp.client import ProbeError, SmtpClient
@@ -33,6 +34,7 @@ from auditor.collect.smtp.model import (
     R_MAIL_REJECTED,
     R_NO_ADDRESS,
     R_PROTOCOL,
+    R_TIMEOUT,
     R_TRUSTED,
     ProbeResult,
     ProbeSettings,
@@ -111,7 +113,7 @@ class Acc:
             transcript=tuple(self.transcript),
         )
         if self.skip:
-            verdict = Verdict.INCONCLUSIVE if self.skip == R_TRUSTED else Verdict.NOT_PROBED
+            verdict = Verdict.INCONCLUSIVE if self.skip in (R_TRUSTED, R_TIMEOUT) else Verdict.NOT_PROBED
             return dataclasses.replace(pr, verdict=verdict, reason=self.skip, detail=self.failure_detail)
         verdict, reason, detail = classify(pr, self.failure, self.failure_detail)
         return dataclasses.replace(pr, verdict=verdict, reason=reason, detail=detail)
@@ -173,8 +175,20 @@ def make_plan(
                 skipped.append(acc)
                 continue
             if not h.addresses:
-                acc = Acc(rec.target, h.name, "", h.preference, primary, skip=R_NO_ADDRESS)
-                acc.failure_detail = h.detail or "no A/AAAA record"
+                # A lookup that failed (timeout, SERVFAIL) hides an MX we could not measure: that is
+                # inconclusive. Only a host that really has no address is "not probed".
+                lookup_failed = h.status in DNS_FAILED
+                acc = Acc(
+                    rec.target,
+                    h.name,
+                    "",
+                    h.preference,
+                    primary,
+                    skip=R_TIMEOUT if lookup_failed else R_NO_ADDRESS,
+                )
+                acc.failure_detail = h.detail or (
+                    "address lookup failed" if lookup_failed else "no A/AAAA record"
+                )
                 skipped.append(acc)
                 continue
             for addr in h.addresses:

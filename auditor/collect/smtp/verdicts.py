@@ -83,4 +83,11 @@ def _rejected(pr: ProbeResult, unknown: RcptOutcome, reply: Reply, reason: str) 
             f"the unknown recipient got {reply}, but so did every control address: the host may "
             "refuse our client (blocklist) or not serve this domain",
         )
+    if not controls_accepted(pr):
+        # A 5xx for the unknown address means "validates" only if a valid address got through.
+        return (
+            Verdict.INCONCLUSIVE,
+            R_CONTROL,
+            f"the unknown recipient got {reply}, but no control address was accepted (no answer or 4xx)",
+        )
     return Verdict.REJECTS_UNKNOWN, reason, f"RCPT {unknown.address}: {reply}"

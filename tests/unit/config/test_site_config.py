@@ -66,3 +66,19 @@ def test_cli_reports_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["audit", "--config", str(site)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{site}:3:" in err[0]
+
+
+def test_deeply_nested_inputs_are_input_errors(tmp_path: Path) -> None:
+    """A hostile file nested a million deep is one clear error, not a RecursionError traceback."""
+    from auditor.serialize import load_report
+    from auditor.suppress import parse_suppressions
+
+    deep_toml = "x = " + "[" * 100_000 + "]" * 100_000 + "\n"
+    with pytest.raises(InputError, match=r"nested too deeply|invalid TOML"):
+        parse_site_config(deep_toml, "site.toml")
+    with pytest.raises(InputError, match=r"nested too deeply|not valid TOML"):
+        parse_suppressions(deep_toml, "s.toml")
+    deep_json = tmp_path / "r.json"
+    deep_json.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match=r"nested too deeply|not JSON|not a backscatter"):
+        load_report(str(deep_json))

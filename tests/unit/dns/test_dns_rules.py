@@ -21,8 +21,8 @@ def run(rule_id: str, *obs: Observation) -> list[tuple[Status, Severity]]:
 CASES = [
     ("DNS-MX-001", [DnsMx("example.test", hosts=(MX1,))], [(Status.PASS, Severity.INFO)]),
     ("DNS-MX-001", [DnsMx("example.test", hosts=(MX1, EXT))], [(Status.FAIL, Severity.MEDIUM)]),
-    ("DNS-MX-001", [DnsMx("example.test", status="timeout")], [(Status.INCONCLUSIVE, Severity.INFO)]),
-    ("DNS-MX-001", [DnsMx("example.test", status="servfail")], [(Status.INCONCLUSIVE, Severity.INFO)]),
+    ("DNS-MX-001", [DnsMx("example.test", status="timeout")], [(Status.INCONCLUSIVE, Severity.HIGH)]),
+    ("DNS-MX-001", [DnsMx("example.test", status="servfail")], [(Status.INCONCLUSIVE, Severity.HIGH)]),
     ("DNS-MX-001", [DnsMx("example.test", status="nxdomain")], [(Status.NOT_APPLICABLE, Severity.INFO)]),
     (
         "DNS-MX-001",

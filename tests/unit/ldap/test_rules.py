@@ -195,8 +195,8 @@ def test_observations_survive_the_json_round_trip() -> None:
     ]
 
 
-def _probe(*answers: tuple[str, int | None]) -> object:
-    from auditor.collect.smtp.model import ProbeResult, RcptOutcome, Reply
+def _probe(*answers: tuple[str, int | None], verdict: str = "rejects-unknown") -> object:
+    from auditor.collect.smtp.model import ProbeResult, RcptOutcome, Reply, Verdict
 
     outcomes = tuple(
         RcptOutcome(
@@ -210,6 +210,7 @@ def _probe(*answers: tuple[str, int | None]) -> object:
         mx_host="mx2.example.test",
         address="192.0.2.2",
         outcomes=outcomes,
+        verdict=Verdict(verdict),
     )
 
 
@@ -228,6 +229,13 @@ def test_probe_controls_from_the_directory(
     found = _run("LDAP-SYNC-001", CLEAN, _probe(*answers))
     assert {f.status for f in found} == {status}
     assert all("mx2.example.test" in f.target for f in found)
+
+
+def test_unmeasurable_mx_is_not_called_stale() -> None:
+    """Every RCPT refused (our client blocklisted): the probe verdict is inconclusive, so is the sync."""
+    answers = (("a@example.test", 554), ("b@example.test", 554))
+    found = _run("LDAP-SYNC-001", CLEAN, _probe(*answers, verdict="inconclusive"))
+    assert {f.status for f in found} == {Status.INCONCLUSIVE}
 
 
 def test_probe_without_directory_addresses_is_not_judged() -> None:

@@ -97,6 +97,11 @@ def test_shell_scripts_are_refused_with_a_line(tmp_path: Path, name: str) -> Non
 def test_yunohost_block_tags_are_skipped_and_recorded(tmp_path: Path) -> None:
     name = "YunoHost+yunohost__conf_postfix_main.cf"
     cfg = collect(str(_stage(tmp_path, name)), use_postconf=False)
-    blocks = [t for t in cfg.templates if t.token.startswith("{%")]
-    assert blocks and all(t.parameter is None for t in blocks)
+    blocks = {t.location.line: t for t in cfg.templates if t.token.startswith("{%")}
+    # lines 142/146: "    {%- if enable_blocklists == 'True' %}" / "{%- endif %}", indented inside
+    # "smtpd_client_restrictions =" (line 139): they belong to that value
+    assert blocks[142].parameter == blocks[146].parameter == "smtpd_client_restrictions"
+    # line 32 "{% if compatibility == ... %}" at column 0 between assignments belongs to none
+    assert blocks[32].parameter is None and blocks[51].parameter is None
+    assert all(t.skipped_text == "" for t in blocks.values())
     assert any(p.templated for p in cfg.params.values())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from auditor.model import Severity, Status
+from auditor.collect.postfix.model import LookupTable, TableEntry
+from auditor.model import Location, Severity, Status
 from tests.unit.rules_postfix.builder import (
     TARGET,
     config,
@@ -64,25 +67,107 @@ def test_filter001_reports_missing_reinjection_listener_and_submission_is_fine()
     assert status_of("PF-FILTER-001", cfg, svc_target(sub)) is PASS
 
 
-def test_filter004_reinjection_without_override_fails_medium() -> None:
+HC = "regexp:/etc/postfix/header_checks"
+
+
+def _checks_table(*entries: tuple[str, str], spec: str = HC, used_by: str = "header_checks") -> LookupTable:
+    type_, name = spec.split(":", 1)
+    rows = tuple(TableEntry(k, v, Location(name, i + 1)) for i, (k, v) in enumerate(entries))
+    return LookupTable(
+        spec=spec, type=type_, name=name, used_by=(used_by,), entries=len(rows), readable=True, contents=rows
+    )
+
+
+REJECTING = _checks_table(("/^X-Virus: yes/", "HOLD"), ("/^Subject: .*free money/", "REJECT no spam here"))
+
+
+def test_filter004_reject_on_reinjection_without_override_fails_medium() -> None:
     back = svc("127.0.0.1:10025", overrides={"content_filter": ""})
     pickup = svc("pickup", "unix", "pickup", overrides={"receive_override_options": "no_header_body_checks"})
-    cfg = config({"header_checks": "regexp:/etc/postfix/header_checks"}, [svc("smtp"), back, pickup])
+    cfg = config({"header_checks": HC}, [svc("smtp"), back, pickup], tables=[REJECTING])
     f = finding("PF-FILTER-004", cfg, svc_target(back))
     assert f.status is FAIL and f.severity is Severity.MEDIUM
-    assert (
-        f.remediation == "postconf -P '127.0.0.1:10025/inet/receive_override_options=no_header_body_checks'"
+    assert f.remediation.startswith(
+        "postconf -P '127.0.0.1:10025/inet/receive_override_options=no_header_body_checks'"
     )
+    assert "1 REJECT rule" in f.message
+    # the evidence is the REJECT line itself, not the HOLD line above it
+    assert f.location == Location("/etc/postfix/header_checks", 2)
     assert status_of("PF-FILTER-004", cfg, svc_target(pickup)) is PASS
+
+
+def test_filter004_discard_and_hold_only_pass() -> None:
+    back = svc("127.0.0.1:10025", overrides={"content_filter": ""})
+    table = _checks_table(("/^X-Virus: yes/", "DISCARD"), ("/^Subject: spam/", "hold"), ("/^Foo/", "WARN"))
+    cfg = config({"header_checks": HC}, [svc("smtp"), back], tables=[table])
+    f = finding("PF-FILTER-004", cfg, svc_target(back))
+    assert f.status is PASS and "DISCARD, HOLD, WARN" in f.message
+
+
+def test_filter004_unread_or_templated_tables_are_inconclusive() -> None:
+    back = svc("127.0.0.1:10025", overrides={"content_filter": ""})
+    missing = config({"header_checks": HC}, [svc("smtp"), back])  # the table was not collected
+    f = finding("PF-FILTER-004", missing, svc_target(back))
+    assert f.status is INC and "not collected" in f.note
+    unreadable = replace(REJECTING, readable=False, contents=(), error="table source not found in /x")
+    g = finding("PF-FILTER-004", config({"header_checks": HC}, [back], tables=[unreadable]), svc_target(back))
+    assert g.status is INC and "table source not found" in g.note
+    templ = config({"body_checks": "pcre:{{ BODY_CHECKS }}"}, [back])
+    assert status_of("PF-FILTER-004", templ, svc_target(back)) is INC
+
+
+def test_filter004_a_reject_past_a_truncated_table_still_fails() -> None:
+    back = svc("127.0.0.1:10025", overrides={"content_filter": ""})
+    late = TableEntry("/late/", "REJECT", Location("/etc/postfix/header_checks", 9001))
+    big = replace(
+        _checks_table(("/a/", "DISCARD")),
+        entries=9001,
+        contents_truncated=True,
+        result_kinds=(_checks_table(("/a/", "DISCARD")).contents[0], late),
+    )
+    f = finding("PF-FILTER-004", config({"header_checks": HC}, [back], tables=[big]), svc_target(back))
+    assert f.status is FAIL and "at least 1 REJECT" in f.message and f.location == late.location
+    only_discard = replace(big, result_kinds=big.contents)
+    g = finding(
+        "PF-FILTER-004", config({"header_checks": HC}, [back], tables=[only_discard]), svc_target(back)
+    )
+    assert g.status is PASS
 
 
 def test_filter004_pickup_is_low_and_no_checks_is_not_applicable() -> None:
     pickup = svc("pickup", "unix", "pickup")
-    cfg = config({"body_checks": "pcre:/etc/postfix/body_checks"}, [svc("smtp"), pickup, REINJECT])
+    body = _checks_table(("/viagra/", "REJECT"), spec="pcre:/etc/postfix/body_checks", used_by="body_checks")
+    cfg = config(
+        {"body_checks": "pcre:/etc/postfix/body_checks"}, [svc("smtp"), pickup, REINJECT], tables=[body]
+    )
     f = finding("PF-FILTER-004", cfg, svc_target(pickup))
     assert f.status is FAIL and f.severity is Severity.LOW
     assert status_of("PF-FILTER-004", cfg, svc_target(REINJECT)) is PASS
     assert status_of("PF-FILTER-004", config({}, [svc("smtp"), pickup])) is NA
+
+
+def test_filter004_checks_belong_to_the_cleanup_service() -> None:
+    # "-o header_checks=" on an smtpd line does nothing: cleanup(8) applies the checks.
+    ignored = svc("127.0.0.1:10025", overrides={"content_filter": "", "header_checks": ""})
+    cfg = config({"header_checks": HC}, [svc("smtp"), ignored], tables=[REJECTING])
+    f = finding("PF-FILTER-004", cfg, svc_target(ignored))
+    assert f.status is FAIL and "has no effect" in f.note
+    # the FILTER_README way: the re-injection path uses a cleanup service without header checks
+    own = svc("127.0.0.1:10026", overrides={"content_filter": "", "cleanup_service_name": "pre-cleanup"})
+    pre = svc("pre-cleanup", "unix", "cleanup", overrides={"header_checks": ""})
+    cfg2 = config(
+        {"header_checks": HC}, [svc("smtp"), own, pre, svc("cleanup", "unix", "cleanup")], [REJECTING]
+    )
+    g = finding("PF-FILTER-004", cfg2, svc_target(own))
+    assert g.status is PASS and "pre-cleanup/unix" in g.message
+    # and a cleanup service that adds its own rejecting table fails the path that uses it
+    extra = svc("pre-cleanup", "unix", "cleanup", overrides={"header_checks": "pcre:/etc/postfix/strict"})
+    strict = _checks_table(
+        ("/^From:/", "REJECT"), spec="pcre:/etc/postfix/strict", used_by="pre-cleanup/unix/header_checks"
+    )
+    cfg3 = config({}, [svc("smtp"), own, extra], [strict])
+    h = finding("PF-FILTER-004", cfg3, svc_target(own))
+    assert h.status is FAIL and "pcre:/etc/postfix/strict" in h.message
 
 
 def test_pipe001_referenced_script_fails_unused_passes_or_inconclusive() -> None:
@@ -109,6 +194,37 @@ def test_pipe001_referenced_script_fails_unused_passes_or_inconclusive() -> None
     with_maps = config({"transport_maps": "hash:/etc/postfix/transport"}, services)
     h = finding("PF-PIPE-001", with_maps)
     assert h.status is INC and h.severity is Severity.LOW and "uucp/unix" in h.message
+
+
+def test_pipe001_reads_transport_maps_entries() -> None:
+    uucp = svc("uucp", "unix", "pipe", args=("flags=Fqhu", "user=uucp", "argv=uux", "-r"))
+    ticket = svc(
+        "ticket", "unix", "pipe", args=("user=rt", "argv=/usr/bin/rt-mailgate", "--queue", "general")
+    )
+    services = [*stock_services(), uucp, ticket]
+    tm = "hash:/etc/postfix/transport"
+    table = _checks_table(
+        ("example.org", "smtp:[10.0.0.5]"),
+        ("help@example.com", "ticket:"),
+        spec=tm,
+        used_by="transport_maps",
+    )
+    cfg = config({"transport_maps": tm}, services, tables=[table])
+    f = finding("PF-PIPE-001", cfg, svc_target(ticket))
+    assert f.status is FAIL and f.severity is Severity.MEDIUM and "rt-mailgate" in f.message
+    assert any(e.location == Location("/etc/postfix/transport", 2) for e in f.evidence)
+    # uucp: the table was read and no entry names it
+    g = finding("PF-PIPE-001", cfg)
+    assert g.status is PASS and "uucp/unix" in g.message and "ticket" not in g.message
+    # an LDAP transport table cannot be read: the unused pipe stays a low inconclusive
+    ldap = LookupTable(
+        spec="ldap:/etc/postfix/transport.cf",
+        type="ldap",
+        name="/etc/postfix/transport.cf",
+        used_by=("transport_maps",),
+    )
+    h = finding("PF-PIPE-001", config({"transport_maps": ldap.spec}, services, tables=[ldap]))
+    assert h.status is INC and h.severity is Severity.LOW and "ldap:/etc/postfix/transport.cf" in h.note
 
 
 def test_pipe001_mailbox_command_and_nothing() -> None:

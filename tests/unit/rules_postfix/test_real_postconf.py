@@ -31,6 +31,7 @@ def _judge(tmp_path: Path, main_cf: str) -> tuple[str, list[Finding]]:
     need_tool("postconf")
     (tmp_path / "main.cf").write_text(main_cf)
     (tmp_path / "master.cf").write_text(MASTER)
+    (tmp_path / "header_checks").write_text("/^X-Virus: yes/ DISCARD\n/^Subject: .*free money/ REJECT no\n")
     cfg = collect(str(tmp_path), use_postconf=True)
     assert cfg.source == "postconf"
     return str(tmp_path), evaluate([cfg])
@@ -64,6 +65,9 @@ def test_sloppy_gateway_through_postconf(tmp_path: Path) -> None:
     assert _status(findings, "PF-FILTER-001", d) is Status.FAIL
     assert _status(findings, "PF-FILTER-004", svc) is Status.PASS  # no_header_body_checks is there
     assert _status(findings, "PF-FILTER-004", f"{d} service pickup/unix") is Status.FAIL
+    pickup = next(f for f in findings if f.rule_id == "PF-FILTER-004" and f.target.endswith("pickup/unix"))
+    assert pickup.location is not None and pickup.location.line == 2  # the REJECT line of header_checks
+    assert "with 1 REJECT rule" in pickup.message  # not 3: mime_/nested_header_checks = $header_checks
     assert _status(findings, "PF-VERIFY-001", d) is Status.FAIL
     # postconf supplies the 3.6 defaults: relay restrictions end in defer_unauth_destination
     assert _status(findings, "PF-RELAY-001", d) is Status.PASS

@@ -13,6 +13,7 @@ from auditor.collect.smtp.engine import Engine, describe, make_plan, random_loca
 from auditor.collect.smtp.model import ProbeResult, Verdict
 from auditor.collect.smtp.scenarios import load
 from auditor.model import InputError
+from tests.conftest import need
 from tests.unit.smtp.fakes import (
     RcptHandler,
     Scripted,
@@ -296,7 +297,7 @@ def test_ipv6_mx_address() -> None:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
             s.bind(("::1", 0))
     except OSError:
-        pytest.skip("no IPv6 loopback on this machine")
+        need(False, "an IPv6 loopback address (::1)")
     srv = Scripted()
 
     async def go() -> list[ProbeResult]:
@@ -321,3 +322,23 @@ def test_audit_timeout_during_the_greylisting_wait() -> None:
     assert unknown is not None and unknown.reply is not None and unknown.reply.klass == 4
     assert unknown.retry is None and unknown.retry_error == "audit-timeout"
     assert r.verdict is Verdict.DEFERS_UNKNOWN and r.reason == "retry-failed"
+
+
+def test_backup_mx_whose_address_lookup_failed_is_inconclusive_not_skipped() -> None:
+    """A timed-out A/AAAA lookup hides an MX we could not measure: inconclusive, never not-probed."""
+    from auditor.collect.dns import DnsMx, MxHost
+
+    mx = [
+        DnsMx(
+            "example.test",
+            hosts=(
+                MxHost("mx1.example.test", 10, ("127.0.0.1",)),
+                MxHost("mx2.example.test", 20, (), status="timeout", detail="mx2.example.test A: timeout"),
+                MxHost("mx3.example.test", 30, (), status="nodata"),
+            ),
+        )
+    ]
+    plan = make_plan(mx, fast_settings(2525), load(), ["example.test"])
+    skipped = {a.host: a.result() for a in plan.skipped}
+    assert skipped["mx2.example.test"].verdict is Verdict.INCONCLUSIVE
+    assert skipped["mx3.example.test"].verdict is Verdict.NOT_PROBED

@@ -44,6 +44,13 @@ CASES = [
     ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", OK)), [Status.FAIL]),
     ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", UNKNOWN)), [Status.PASS]),
     ("SMTP-RCPT-001", pr(o("postmaster", BLOCK), o("unknown", BLOCK)), [Status.INCONCLUSIVE]),
+    # A 5xx for the unknown address proves validation only if some valid address got a 2xx.
+    (
+        "SMTP-RCPT-001",
+        pr(o("postmaster", None, error="timeout"), o("unknown", UNKNOWN)),
+        [Status.INCONCLUSIVE],
+    ),
+    ("SMTP-RCPT-001", pr(o("postmaster", GREY, GREY), o("unknown", UNKNOWN)), [Status.INCONCLUSIVE]),
     ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", GREY)), [Status.INCONCLUSIVE]),
     ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", GREY, OK)), [Status.FAIL]),
     ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", None, error="timeout")), [Status.INCONCLUSIVE]),

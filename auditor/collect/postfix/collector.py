@@ -7,6 +7,7 @@ from pathlib import Path
 from auditor.collect.postfix import postconf as postconf_mod
 from auditor.collect.postfix.model import PostfixConfig
 from auditor.collect.postfix.parse import parse_files
+from auditor.collect.postfix.redact import redact_params, redact_service
 from auditor.collect.postfix.tables import collect_tables
 
 
@@ -49,8 +50,8 @@ def collect(directory: str, *, use_postconf: bool | None = None) -> PostfixConfi
         master_cf=master_cf,
         mail_version=mail_version,
         defaults_version=parsed.defaults.version,
-        params=parsed.params,
-        services=tuple(parsed.services),
+        params=redact_params(parsed.params),
+        services=tuple(redact_service(s) for s in parsed.services),
         tables=tables,
         templates=tuple(parsed.templates),
         notes=tuple(parsed.notes + table_notes),

@@ -584,7 +584,15 @@ def conclude(
             ev,
             note=note,
         )
+    if cfg.master_cf is None and r.id in MASTER_SENSITIVE:
+        return r.inconclusive(sc.target, f"{pass_msg} in main.cf; {NO_MASTER_CF}", ev, note=note)
     return r.passed(sc.target, pass_msg, ev)
+
+
+# Settings that are classically put on one listener with -o (content_filter after a filter,
+# receive_override_options on the re-injection port): without master.cf a pass would be a guess.
+MASTER_SENSITIVE = frozenset({"PF-FILTER-001", "PF-RCPT-008"})
+NO_MASTER_CF = "no master.cf was given, so per-listener -o overrides are unknown"
 
 
 def fix_param(svc: MasterService | None, name: str, value: str | None = None) -> str:

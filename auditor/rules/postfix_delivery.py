@@ -13,6 +13,7 @@ from auditor.collect.postfix.model import MasterService, ParamValue, PostfixConf
 from auditor.model import Evidence, Finding, Location, Severity, Status
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import (
+    NO_MASTER_CF,
     Role,
     classify,
     conclude,
@@ -253,7 +254,14 @@ def pipe_scripts(obs: Observations, r: Rule) -> Iterator[Finding]:
             refs.setdefault(name, []).extend(evs[:3])
         unused: list[MasterService] = []
         mbc = cfg.params.get("mailbox_command")
-        if not pipes and (mbc is None or not mbc.value.strip()):
+        if cfg.master_cf is None:
+            # The stock services stand in for a master.cf we did not see: its pipes are unknown.
+            unknown = r.inconclusive(cfg.target, f"pipe(8) services: {NO_MASTER_CF}", severity=Severity.LOW)
+            if mbc is None or not mbc.value.strip():
+                yield unknown
+                continue
+            pipes = []
+        elif not pipes and (mbc is None or not mbc.value.strip()):
             yield r.not_applicable(cfg.target, "no pipe(8) service and no mailbox_command")
             continue
         for svc in pipes:
@@ -283,6 +291,8 @@ def pipe_scripts(obs: Observations, r: Rule) -> Iterator[Finding]:
                     ev,
                     note=note,
                 )
+        if cfg.master_cf is None:
+            yield unknown
         if mbc is not None and mbc.value.strip():
             yield r.fail(
                 f"{cfg.target} mailbox_command",

@@ -110,3 +110,16 @@ def test_rcpt004_ldap_matched_through_the_copied_map_file() -> None:
     copied = "/srv/audit/postfix/ldap-mailboxes.cf"
     f = _rcpt004(_cfg(resolved=copied), _check("random", None, path=copied))
     assert f.status is PASS and "not found" in f.message
+
+
+def test_without_master_cf_listener_dependent_rules_do_not_pass(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Only main.cf given: -o content_filter / receive_override_options / pipe services are unknown."""
+    from auditor.collect.postfix import collect
+    from auditor.engine import evaluate
+    from auditor.model import Status
+
+    (tmp_path / "main.cf").write_text("compatibility_level = 3.6\nrelay_domains =\n")
+    found = {(f.rule_id, f.status) for f in evaluate([collect(str(tmp_path), use_postconf=False)])}
+    for rid in ("PF-FILTER-001", "PF-RCPT-008", "PF-PIPE-001"):
+        assert (rid, Status.INCONCLUSIVE) in found, rid
+        assert (rid, Status.PASS) not in found, rid

@@ -10,6 +10,7 @@ other's lab.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -61,7 +62,31 @@ def lab_runner() -> Iterator[dict[str, Any]]:
             runner["lab"].down()
 
 
+def assert_lab_routed(info: Any) -> None:
+    """The lab's addresses must be reached through the lab's own bridge.
+
+    If the lab went away (torn down by a test, a crash), 198.18.0.x would follow the default route
+    off this machine: fail instead of sending anything there.
+    """
+    from auditor.lab import topology
+
+    for address in (info.nameserver.host, *info.mx_addresses("example.test")):
+        route = subprocess.run(
+            ["ip", "-o", "route", "get", address], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        if f" dev {topology.BRIDGE} " not in f" {route} ":
+            pytest.fail(f"lab address {address} is not routed via the lab bridge: {route.strip()!r}")
+
+
 @pytest.fixture(scope="session")
 def lab(lab_runner: dict[str, Any]) -> Any:
     """The running lab's :class:`auditor.lab.LabInfo` (addresses, domains, expected verdicts)."""
+    assert_lab_routed(lab_runner["info"])
     return lab_runner["info"]
+
+
+@pytest.fixture(autouse=True)
+def _lab_still_routed(request: pytest.FixtureRequest) -> None:
+    """Before every test that uses the lab: is it still there? (see assert_lab_routed)"""
+    if "lab" in request.fixturenames:
+        assert_lab_routed(request.getfixturevalue("lab"))

@@ -18,6 +18,7 @@ import pytest
 from auditor.demo import audit_lab
 from auditor.model import Report, Status
 from auditor.serialize import load_report
+from tests.integration.conftest import assert_lab_routed
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,7 @@ def _keys(report: Report) -> set[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def demo(lab: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
+    assert_lab_routed(lab)
     out = tmp_path_factory.mktemp("demo")
     return audit_lab(lab, str(out)), out
 

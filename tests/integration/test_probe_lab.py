@@ -16,6 +16,7 @@ from auditor.collect.dns import DnsMx
 from auditor.collect.smtp import ProbeResult, ProbeSettings, Verdict, probe_domains
 from auditor.engine import evaluate
 from auditor.model import Finding, Observation, Status
+from tests.integration.conftest import assert_lab_routed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -45,6 +46,7 @@ def _settings(lab: Any, domains: tuple[str, ...] = (), **kw: Any) -> ProbeSettin
 
 @pytest.fixture(scope="module")
 def run(lab: Any) -> dict[str, Any]:
+    assert_lab_routed(lab)
     obs = probe_domains(list(lab.scope()), _settings(lab))
     return {"obs": obs, "findings": evaluate(obs)}
 

@@ -7,7 +7,6 @@ addresses becomes the probes' controls; the probes' MX addresses become the DATA
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -72,15 +71,11 @@ def ndr_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
 
 def _ldap_password(cfg: SiteConfig) -> str | None:
     """From the password file, else BSA_LDAP_PASSWORD; never from site.toml or the command line."""
-    d = cfg.directory
-    if d.password_file:
-        path = cfg.resolve(d.password_file)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                return fh.readline().rstrip("\r\n")
-        except OSError as exc:
-            raise InputError(f"cannot read directory.password_file: {exc.strerror}", path) from None
-    return os.environ.get("BSA_LDAP_PASSWORD")
+    from auditor.secrets import read_secret
+
+    return read_secret(
+        cfg.resolve(cfg.directory.password_file), "BSA_LDAP_PASSWORD", "directory.password_file"
+    )
 
 
 def _probe_safe(address: str) -> bool:

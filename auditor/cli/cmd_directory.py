@@ -7,13 +7,13 @@ from the command line (it would show in `ps` and shell history).
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 from typing import Any
 
 from auditor.cli.common import add_report_options, emit
 from auditor.engine import build_report, now_iso
 from auditor.model import InputError, Observation
+from auditor.secrets import read_secret
 
 PASSWORD_ENV = "BSA_LDAP_PASSWORD"
 
@@ -75,15 +75,7 @@ def register(sub: Any) -> None:
 
 def read_password(args: argparse.Namespace) -> str | None:
     """The bind password from --password-file (first line) or the environment; never an argument."""
-    if args.password_file:
-        try:
-            with open(args.password_file, encoding="utf-8") as fh:
-                return fh.readline().rstrip("\r\n")
-        except OSError as exc:
-            raise InputError(
-                f"cannot read password file: {exc.strerror or exc}", args.password_file
-            ) from None
-    return os.environ.get(PASSWORD_ENV)
+    return read_secret(args.password_file, PASSWORD_ENV, "password")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import os
 import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from auditor.model import InputError
+from auditor.secrets import read_secret
 
 MAX_MESSAGE_BYTES = 20 * 1024 * 1024
 MAX_MESSAGES = 2000
@@ -34,15 +34,7 @@ class ImapSettings:
     timeout: float = 30.0
 
     def password(self) -> str:
-        if self.password_file:
-            try:
-                with open(self.password_file, encoding="utf-8") as fh:
-                    return fh.readline().rstrip("\r\n")
-            except OSError as exc:
-                raise InputError(
-                    f"cannot read IMAP password file: {exc.strerror}", self.password_file
-                ) from None
-        pw = os.environ.get(self.password_env)
+        pw = read_secret(self.password_file, self.password_env, "IMAP password")
         if pw is None:
             raise InputError(f"no IMAP password: give a password file or set {self.password_env}")
         return pw
@@ -80,14 +72,16 @@ def fetch_messages(settings: ImapSettings, *, since_uid: int = 0) -> Iterator[tu
             raise ImapError("IMAP SEARCH failed")
         uids = [int(u) for u in (data[0] or b"").split() if u.isdigit() and int(u) > since_uid]
         for uid in uids[-MAX_MESSAGES:]:
-            typ, parts = conn.uid("FETCH", str(uid), "(RFC822.SIZE BODY.PEEK[])")
+            # The size first: a hostile or huge message is skipped before any of it is downloaded.
+            typ, meta = conn.uid("FETCH", str(uid), "(RFC822.SIZE)")
+            size = re.search(rb"RFC822\.SIZE (\d+)", b" ".join(m for m in meta if isinstance(m, bytes)))
+            if typ != "OK" or size is None or int(size.group(1)) > MAX_MESSAGE_BYTES:
+                continue
+            typ, parts = conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
             if typ != "OK":
                 continue
             for part in parts:
                 if isinstance(part, tuple) and len(part) == 2:
-                    size = re.search(rb"RFC822\.SIZE (\d+)", part[0])
-                    if size and int(size.group(1)) > MAX_MESSAGE_BYTES:
-                        continue
                     yield f"imap://{settings.host}/{settings.folder};UID={uid}", bytes(part[1])
     except (OSError, imaplib.IMAP4.error) as exc:
         raise ImapError(f"IMAP {settings.host}: {exc}") from None

@@ -16,7 +16,6 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +96,11 @@ class SinkStats:
 
 
 class Maildir:
-    """Write-only Maildir delivery: a unique name in tmp/, fsync, rename into new/."""
+    """Write-only Maildir delivery: a unique name in tmp/, fsync, rename into new/.
+
+    Not ``mailbox.Maildir.add``: it does not fsync before the rename, and the sink answers 250 to a
+    bounce only once the bounce is on disk (a 250 followed by a lost file is a lost NDR).
+    """
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
@@ -267,11 +270,3 @@ def _envelope_tokens(path: str) -> set[str]:
         if line.lower().startswith("x-bsa-envelope-to:"):
             return find_tokens(line)
     return set()
-
-
-def iter_maildir(root: str) -> Iterable[str]:
-    for sub in ("new", "cur"):
-        d = os.path.join(root, sub)
-        if os.path.isdir(d):
-            for name in sorted(os.listdir(d)):
-                yield os.path.join(d, name)

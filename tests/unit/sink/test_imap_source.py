@@ -23,8 +23,12 @@ MESSAGES = {
 }
 
 
+SIZES: dict[int, int] = {}
+
+
 class _Fake(socketserver.StreamRequestHandler):
     commands: ClassVar[list[str]] = []
+    bodies_sent: ClassVar[list[int]] = []
 
     def handle(self) -> None:
         self.wfile.write(b"* OK fake IMAP ready\r\n")
@@ -54,11 +58,15 @@ class _Fake(socketserver.StreamRequestHandler):
             elif verb == "UID" and " FETCH " in rest.upper():
                 uid = int(rest.split()[2])
                 body = MESSAGES[uid]
-                self.wfile.write(
-                    b"* 1 FETCH (UID %d RFC822.SIZE %d BODY[] {%d}\r\n" % (uid, len(body), len(body))
-                    + body
-                    + b")\r\n"
-                )
+                if "BODY.PEEK" not in rest.upper():
+                    self.wfile.write(
+                        b"* 1 FETCH (UID %d RFC822.SIZE %d)\r\n" % (uid, SIZES.get(uid, len(body)))
+                    )
+                else:
+                    _Fake.bodies_sent.append(uid)
+                    self.wfile.write(
+                        b"* 1 FETCH (UID %d BODY[] {%d}\r\n" % (uid, len(body)) + body + b")\r\n"
+                    )
             elif verb == "LOGOUT":
                 self.wfile.write(b"* BYE\r\n" + f"{tag} OK bye\r\n".encode())
                 return
@@ -68,6 +76,8 @@ class _Fake(socketserver.StreamRequestHandler):
 @pytest.fixture
 def server() -> Iterator[int]:
     _Fake.commands = []
+    _Fake.bodies_sent = []
+    SIZES.clear()
     srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Fake)
     srv.daemon_threads = True
     t = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -104,3 +114,14 @@ def test_unreachable_is_an_imap_error() -> None:
     s = ImapSettings("127.0.0.1", "a", port=1, tls="none", password_env="HOME", timeout=2)
     with pytest.raises(ImapError):
         list(fetch_messages(s))
+
+
+def test_oversized_messages_are_not_downloaded(server: int, tmp_path: Path) -> None:
+    from auditor.collect.imap_source import MAX_MESSAGE_BYTES
+
+    SIZES[9] = MAX_MESSAGE_BYTES + 1  # the server announces a huge message
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    s = ImapSettings("127.0.0.1", "auditor", port=server, tls="none", password_file=str(pw))
+    assert list(dict(fetch_messages(s))) == ["imap://127.0.0.1/INBOX;UID=7"]
+    assert _Fake.bodies_sent == [7]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.collect.sink import BounceSink, SinkLimits, find_tokens, iter_maildir
+from auditor.bounces import iter_messages
+from auditor.collect.sink import BounceSink, SinkLimits, find_tokens
 
 DOMAIN = "sink.test"
 
@@ -143,6 +144,6 @@ def test_stalled_client_mid_data_does_not_block_others(sink: BounceSink, tmp_pat
         stalled.close()
     assert sink.wait_for(token, 0.2) is None
     maildir = tmp_path / "Maildir"
-    assert len(list(iter_maildir(str(maildir)))) == 1
+    assert len(list(iter_messages([str(maildir)]))) == 1
     assert os.listdir(maildir / "tmp") == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Maildir"]

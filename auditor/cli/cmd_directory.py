@@ -69,6 +69,18 @@ def register(sub: Any) -> None:
     )
     m.add_argument("--postfix-dir", metavar="DIR", help="Postfix config directory: test its ldap: maps")
     m.add_argument("--no-postmap", action="store_true", help="do not compare with `postmap -q`")
+    lp = p.add_argument_group("live sample (--probe)")
+    lp.add_argument(
+        "--probe",
+        action="store_true",
+        help="RCPT-probe every MX of the --domain domains: N valid directory addresses must be accepted, "
+        "random ones rejected (no DATA)",
+    )
+    lp.add_argument("--sample", type=int, default=5, metavar="N", help="valid addresses to probe (5)")
+    lp.add_argument("--nameserver", action="append", default=[], metavar="ADDR[:PORT]", help="resolver")
+    lp.add_argument("--ehlo", default="", metavar="NAME", help="EHLO name of the probes")
+    lp.add_argument("--mail-from", default="", metavar="ADDR", help="envelope sender of the probes")
+    lp.add_argument("--probe-timeout", type=float, default=30.0, metavar="S", help="per SMTP stage")
     add_report_options(p)
     p.set_defaults(func=run)
 
@@ -131,6 +143,35 @@ def run(args: argparse.Namespace) -> int:
             check_map(path, samples, used_by=used_by, use_postmap=False if args.no_postmap else None)
         )
         inputs.append(path)
+    if args.probe:
+        observations.extend(_live_sample(args, dir_obs))
     command = "directory " + " ".join(shlex.quote(x) for x in inputs)
     report = build_report(observations, command=command, started=started, scope=args.domain, inputs=inputs)
     return emit(report, args)
+
+
+def _live_sample(args: argparse.Namespace, dir_obs: Any) -> list[Observation]:
+    """Probe the domains' MXs with directory addresses as controls (LDAP-SYNC-001 judges them)."""
+    from auditor.collect.ldap import sample_addresses
+    from auditor.collect.smtp import ProbeSettings, probe_domains
+    from auditor.collect.smtp.engine import check_address, stderr_progress
+
+    if dir_obs is None or not args.domain:
+        raise InputError("--probe needs --ldap-url and at least one --domain")
+    controls = []
+    for a in sample_addresses(dir_obs, args.sample):
+        try:
+            check_address(a, "directory address")
+        except InputError:
+            continue  # an address SMTP cannot carry (8-bit, spaces): not a probe control
+        controls.append(a)
+    kw: dict[str, Any] = {
+        "controls": tuple(controls),
+        "nameservers": tuple(args.nameserver),
+        "timeout": args.probe_timeout,
+    }
+    if args.ehlo:
+        kw["ehlo"] = args.ehlo
+    if args.mail_from:
+        kw["mail_from"] = args.mail_from
+    return probe_domains(list(args.domain), ProbeSettings(**kw), stderr_progress)

@@ -4,6 +4,7 @@ ldap: recipient map, sloppy backup), random ones are judged by the SMTP rules in
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,5 +60,5 @@ def test_directory_live_sample_in_the_lab(lab: Any, capsys: pytest.CaptureFixtur
     assert controls and controls <= set(lab.ldap.valid_recipients)
     fails = {(f["rule_id"], f["target"]) for f in doc["findings"] if f["status"] == "fail"}
     assert ("SMTP-RCPT-002", "example.test mx2.example.test[198.18.0.12]") in fails
-    secret = open(lab.ldap.secret_file).read().strip()
+    secret = Path(lab.ldap.secret_file).read_text().strip()
     assert secret not in json.dumps(doc)

@@ -312,6 +312,13 @@ def ex_rcpt_agent(obs: Observations, r: Rule) -> Iterator[Finding]:
     if ex.online:
         return
     yield from _cmdlet_failed(ex, r, "Get-TransportAgent")
+    if not ex.ran("Get-TransportAgent") and ex.rows("Get-RecipientFilterConfig"):
+        # The filter config alone cannot show the agent that applies it is installed and enabled.
+        yield r.inconclusive(
+            "Recipient Filter Agent",
+            "Get-TransportAgent is not in the exports: whether the Recipient Filter Agent runs is unknown",
+            [],
+        )
     if ex.ran("Get-TransportAgent"):
         all_agents = ex.rows("Get-TransportAgent")
         agents = [a for a in all_agents if a.identity.lower() == "recipient filter agent"]

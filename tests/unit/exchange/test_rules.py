@@ -163,3 +163,22 @@ def test_covers_everyone(ranges: list[str], everyone: bool) -> None:
 
 def test_ports() -> None:
     assert ports(["[::]:25", "0.0.0.0:587", "10.0.0.5:2525", "junk"]) == {25, 587, 2525}
+
+
+def test_rcpt002_without_transport_agent_export_is_not_a_pass(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Only Get-RecipientFilterConfig pasted: the agent that applies it is unknown, never 'pass' alone."""
+    from auditor.collect.exchange import collect
+    from auditor.engine import evaluate
+    from auditor.model import Status
+
+    paste = tmp_path / "rfc.txt"
+    paste.write_text(
+        "Enabled                    : True\n"
+        "ExternalMailEnabled        : True\n"
+        "RecipientValidationEnabled : True\n"
+        "BlockListEnabled           : False\n"
+    )
+    found = [f for f in evaluate(collect([str(paste)])) if f.rule_id == "EX-RCPT-002"]
+    statuses = {f.status for f in found}
+    assert Status.INCONCLUSIVE in statuses
+    assert any("Get-TransportAgent" in f.message for f in found)

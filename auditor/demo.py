@@ -45,6 +45,7 @@ def lab_site_toml(info: LabInfo, data_probes: bool = True) -> str:
         f"data_probes = {'true' if data_probes else 'false'}",
         f'sink_domain = "{info.sink_domain}"',
         f'bounce_mailbox = "{info.bounce_maildir}"',
+        f'sink_token_dir = "{info.sink_token_dir}"',
         "bounce_wait = 20.0",
         "",
         "[postfix]",

@@ -8,27 +8,28 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import itertools
 import re
+from collections.abc import Callable
 from email.message import Message
 
 from auditor.bounces import detectors
+from auditor.bounces.caseless import Caseless
 from auditor.bounces.detectors import generic
-from auditor.bounces.detectors.base import DELAY, Context, Detection, addresses, first_address
+from auditor.bounces.detectors.base import DELAY, Context, Detection, first_address
 from auditor.bounces.model import NdrAnalysis, NdrRecipient, OriginalMessage
 from auditor.bounces.parse import (
     MAX_PARSE,
     MAX_TEXT,
     Parsed,
-    content_type,
     decode_part,
     delivery_status_text,
     header_text,
-    param,
     parse_bytes,
 )
 
 # Where an inline copy of the original message starts in a text bounce.
-COPY_MARKER = re.compile(
+COPY_MARKER = Caseless(
     r"^[ \t]*(?:"
     r"-+ ?Below this line is a copy of the message"
     r"|-+ ?This is a copy of (?:the|your) message"
@@ -48,7 +49,7 @@ COPY_MARKER = re.compile(
     r"|-+ ?Original message text ?-*"
     r"|\|?-+ ?Message text follows"
     r")",
-    re.I | re.M,
+    re.M,
 )
 _HEADER_LINE = re.compile(r"[ \t]*(?!Content-Type)[A-Za-z][A-Za-z0-9-]*[ \t]*:", re.I)
 _AUTOREPLY_SUBJECT = re.compile(
@@ -59,10 +60,9 @@ _AUTOREPLY_SUBJECT = re.compile(
     re.I,
 )
 _AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation")
-_REPORTER = re.compile(
+_REPORTER = Caseless(
     r"(?:mail system|program|agent[^\n]{0,40}?|server) at (?:host )?([A-Za-z0-9][A-Za-z0-9.-]{2,253})"
     r"|Generating server: ([A-Za-z0-9][A-Za-z0-9.-]{2,253})",
-    re.I,
 )
 _MARK = re.compile(rb"bsa-[a-z0-9][a-z0-9._+=-]{0,80}")
 _MAX_MARKS = 50
@@ -78,7 +78,6 @@ def analyse_bytes(data: bytes, path: str = "") -> NdrAnalysis:
 
 def _analyse(data: bytes, path: str) -> NdrAnalysis:
     parsed = parse_bytes(data)
-    msg = parsed.msg
     ctx, original, returned = _context(parsed)
     notes = list(parsed.notes)
     det: Detection | None = None
@@ -111,14 +110,14 @@ def _analyse(data: bytes, path: str) -> NdrAnalysis:
         original=original,
         family=det.family if det else ("arf" if kind == "feedback" else ""),
         envelope_id=det.envelope_id if det else "",
-        return_path=_return_path(msg),
+        return_path=_return_path(parsed, ctx.headers),
         delivered_to=first_address(ctx.header("delivered-to") or ctx.header("x-original-to")),
         header_from=first_address(ctx.from_) or ctx.from_,
         header_to=first_address(ctx.to) or ctx.to,
         subject=ctx.subject,
         message_id=ctx.header("message-id").strip("<> "),
         auto_submitted=ctx.header("auto-submitted"),
-        content_type=content_type(msg),
+        content_type=parsed.parts[0].ctype,
         size=parsed.size,
         notes=tuple(notes),
         probe_marks=_marks(data, ctx.body),
@@ -153,23 +152,43 @@ _WANTED = frozenset(
 )
 
 
-def _headers(msg: Message) -> dict[str, str]:
+# What of the returned original's header is read.
+_WANTED_ORIGINAL = frozenset(("subject", "from", "to", "return-path", "message-id"))
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _headers(
+    msg: Message, wanted: frozenset[str] = _WANTED, unmap: Callable[[str], str] = _same
+) -> dict[str, str]:
     """The first value of each wanted header field, decoded (RFC 2047) to one line."""
     out: dict[str, str] = {}
     try:
-        items = msg.items()[:500]
+        # raw_items + the policy's fetch for wanted fields only: items() would run it on every field.
+        items = list(itertools.islice(msg.raw_items(), 500))
+        fetch = msg.policy.header_fetch_parse
+        compat32 = msg.policy is email.policy.compat32
+        for name, value in items:
+            key = name.lower()
+            if key not in wanted:
+                key = key.strip()  # "Subject :" (rare): the parser keeps the space in the name
+                if key not in wanted:
+                    continue
+            if key not in out:
+                # compat32's fetch only changes values with undecodable bytes (never ASCII ones).
+                plain = compat32 and isinstance(value, str) and value.isascii()
+                out[key] = unmap(header_text(value if plain else fetch(name, value)))
     except Exception:
         return out
-    for name, value in items:
-        key = str(name).lower().strip()
-        if key in _WANTED and key not in out:
-            out[key] = header_text(value)
     return out
 
 
 def _context(parsed: Parsed) -> tuple[Context, OriginalMessage, str]:
     msg = parsed.msg
-    heads = _headers(msg)
+    unmap = parsed.unmap
+    heads = _headers(msg, _WANTED, unmap)
     texts: list[str] = []
     html: list[str] = []
     dsn: list[str] = []
@@ -177,25 +196,25 @@ def _context(parsed: Parsed) -> tuple[Context, OriginalMessage, str]:
     returned = "none"
     for wp in parsed.parts:
         part = wp.part
-        ctype = content_type(part)
+        ctype = wp.ctype
         if ctype == "message/delivery-status" and not wp.returned:
-            dsn.append(delivery_status_text(part))
+            dsn.append(unmap(delivery_status_text(part)))
         elif ctype in ("message/rfc822", "message/global") and original_headers is None:
             inner = part.get_payload()
             if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 original_headers = inner[0]
                 returned = "full" if _has_body(inner[0]) else "headers"
         elif ctype == "text/rfc822-headers" and original_headers is None and not wp.returned:
-            original_headers = _header_block(decode_part(part))
+            original_headers = _header_block(decode_part(part, unmap=unmap))[0]
             returned = "headers"
         elif wp.returned:
             continue
         elif ctype.startswith("multipart/") and isinstance(raw := part.get_payload(), str):
-            texts.append(raw[:MAX_TEXT])  # boundary lost (broken MIME): read it as text
+            texts.append(unmap(raw)[:MAX_TEXT])  # boundary lost (broken MIME): read it as text
         elif ctype == "text/plain" or (wp.part is msg and not part.is_multipart() and ctype != "text/html"):
-            texts.append(decode_part(part))
+            texts.append(decode_part(part, unmap=unmap))
         elif ctype == "text/html":
-            html.append(_strip_html(decode_part(part)))
+            html.append(_strip_html(decode_part(part, unmap=unmap)))
     body = "\n".join(texts or html)[:MAX_TEXT]
     report = body
     marker = COPY_MARKER.search(body)
@@ -207,14 +226,16 @@ def _context(parsed: Parsed) -> tuple[Context, OriginalMessage, str]:
             else:
                 copy = body[marker.end() :]
                 copy = copy.split("\n", 1)[1] if "\n" in copy else ""
-            original_headers = _header_block(copy)
+            original_headers, has_body = _header_block(copy)
             if original_headers is not None:
-                returned = "full" if _has_body(original_headers) else "headers"
-    original = _original(original_headers)
-    exclude = set(addresses(" ".join(heads.get(h, "") for h in ("from", "to", "reply-to", "sender", "cc"))))
-    exclude.update(addresses(heads.get("return-path", "")))
-    for a in (original.from_, original.envelope_from):
-        exclude.update(addresses(a))
+                returned = "full" if has_body else "headers"
+    original = _original(original_headers, unmap)
+    exclude = (
+        " ".join(heads.get(h, "") for h in ("from", "to", "reply-to", "sender", "cc")),
+        heads.get("return-path", ""),
+        original.from_,
+        original.envelope_from,
+    )
     ctx = Context(
         msg=msg,
         subject=heads.get("subject", ""),
@@ -224,22 +245,33 @@ def _context(parsed: Parsed) -> tuple[Context, OriginalMessage, str]:
         body=body,
         dsn_texts=dsn,
         headers=heads,
-        exclude=exclude,
+        exclude_sources=exclude,
         original_to=original.to,
     )
     return ctx, original, returned
 
 
-def _header_block(text: str) -> Message | None:
-    """Parse quoted headers (and body) of a returned original; None when it holds no headers."""
+def _header_block(text: str) -> tuple[Message | None, bool]:
+    """Parse the quoted headers of a returned original: (headers or None when there are none, has body).
+
+    Only the header section goes to the parser: the first blank line ends it (as for the parser, which
+    splits lines at CRLF, CR or LF), and whether any text follows is all that is read of the body.
+    """
     text = text.lstrip("\r\n ")[:MAX_TEXT]
     if not text:
-        return None
+        return None, False
+    ends = [i for i in (text.find("\n\n"), text.find("\n\r"), text.find("\r\r")) if i >= 0]
+    rest = ""
+    if ends:
+        cut = min(ends) + 1  # just after the last header line's line end
+        text, rest = text[:cut] + "\n", text[cut:]
     try:
-        m = email.parser.Parser(policy=email.policy.compat32).parsestr(text)
+        m = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
     except Exception:
-        return None
-    return m if len(m.keys()) >= 1 else None
+        return None, False
+    if len(m.keys()) < 1:
+        return None, False
+    return m, _has_body(m) or bool(rest.strip())
 
 
 def _has_body(m: Message) -> bool:
@@ -252,10 +284,10 @@ def _has_body(m: Message) -> bool:
     return bool(str(payload or "").strip())
 
 
-def _original(m: Message | None) -> OriginalMessage:
+def _original(m: Message | None, unmap: Callable[[str], str]) -> OriginalMessage:
     if m is None:
         return OriginalMessage()
-    h = _headers(m)
+    h = _headers(m, _WANTED_ORIGINAL, unmap)
     return OriginalMessage(
         message_id=h.get("message-id", "").strip("<> "),
         from_=h.get("from", ""),
@@ -273,11 +305,10 @@ def _strip_html(text: str) -> str:
 
 
 def _is_feedback(parsed: Parsed) -> bool:
-    msg = parsed.msg
-    if content_type(msg) == "multipart/report" and param(msg, "report-type") == "feedback-report":
+    if parsed.parts[0].ctype == "multipart/report" and parsed.report_type == "feedback-report":
         return True
     for wp in parsed.parts:
-        ctype = content_type(wp.part)
+        ctype = wp.ctype
         if ctype == "message/feedback-report" and not wp.returned:
             return True
         if ctype == "message/rfc822" and wp.depth <= 1:
@@ -294,8 +325,7 @@ def _is_feedback(parsed: Parsed) -> bool:
 
 
 def _is_dsn(parsed: Parsed) -> bool:
-    msg = parsed.msg
-    return content_type(msg) == "multipart/report" and param(msg, "report-type") == "delivery-status"
+    return parsed.parts[0].ctype == "multipart/report" and parsed.report_type == "delivery-status"
 
 
 def _is_autoreply(ctx: Context, strong_only: bool) -> bool:
@@ -332,14 +362,16 @@ def _reporter(ctx: Context) -> str:
     return frm.split("@", 1)[1] if "@" in frm else ""
 
 
-def _return_path(msg: Message) -> str | None:
-    try:
-        values = msg.get_all("return-path") or []
-    except Exception:
-        return None
-    if not values:
-        return None
-    value = header_text(values[0])
+def _return_path(parsed: Parsed, heads: dict[str, str]) -> str | None:
+    value = heads.get("return-path")  # the first Return-Path, already decoded by _headers
+    if value is None:  # none among the first 500 fields: look at all of them
+        try:
+            values = parsed.msg.get_all("return-path") or []
+        except Exception:
+            return None
+        if not values:
+            return None
+        value = parsed.unmap(header_text(values[0]))
     return first_address(value) if "@" in value else ""
 
 

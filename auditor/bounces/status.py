@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 
+from auditor.bounces.caseless import Caseless
+
 # An RFC 3463 enhanced status code (class.subject.detail), not part of a version or IP address.
 _ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 # An SMTP reply code at the start of a line or after "said:"/"returned"/quote, not in a number.
 _REPLY = re.compile(r"(?<![\d.#\w])([245])([0-5])(\d)(?=[ \-:]|$)", re.M)
 
 # Well-known failure texts → RFC 3463 status. Order matters: the first match wins.
-_TEXT_MAP: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p, re.I), s)
+_TEXT_MAP: tuple[tuple[Caseless, str], ...] = tuple(
+    (Caseless(p), s)
     for p, s in (
         (
             r"mailbox (is )?(full|over ?quota)|over ?quota|quota exceeded|exceeded (the |its |their )?"

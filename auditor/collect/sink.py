@@ -170,7 +170,9 @@ class SinkHandler:
             self.stats.refused_messages += 1
             return "554 5.6.0 Too many MIME parts"
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-        mail_from = envelope.mail_from or ""
+        mail_from = (envelope.mail_from or "").strip()
+        if mail_from == "<>":  # some clients send MAIL FROM:<<>>; the null sender either way
+            mail_from = ""
         trace = (
             f"Return-Path: <{mail_from}>\r\n"
             f"X-BSA-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"

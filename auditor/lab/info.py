@@ -67,6 +67,8 @@ class LabInfo:
     ldap: LdapInfo | None
     bringup_seconds: float
     phases: dict[str, float] = field(default_factory=dict)  # bring-up step -> seconds since start
+    # Live probe tokens the sink's bounce listener accepts (auditor.collect.sink.TokenStore dir).
+    sink_token_dir: str = ""
 
     def scope(self) -> tuple[str, ...]:
         """The domains an audit of the lab site covers (everything but the sink's own domain)."""

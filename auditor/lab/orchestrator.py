@@ -348,6 +348,7 @@ class Lab:
             sink_bounces=Endpoint(topo.SINK_IP, topo.SINK_BOUNCE_PORT),
             sink_inbox=Endpoint(topo.SINK_IP, topo.SINK_INBOX_PORT),
             bounce_maildir=str(sd / "sink" / "bounces"),
+            sink_token_dir=str(sd / "sink" / "tokens"),
             inbox_maildir=str(sd / "sink" / "inbox"),
             greylist_delay_s=topo.GREYLIST_DELAY_S,
             domains=topo.SCENARIOS,

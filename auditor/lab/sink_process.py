@@ -1,11 +1,11 @@
 """The lab's minimal mail sink: aiosmtpd listeners that store each message in a Maildir.
 
 ``python -m auditor.lab.sink_process --dir DIR NAME=HOST:PORT[:MODE] ...`` where MODE is
-``bounces`` (accepts only ``bsa-*@sink.test`` recipients, rejects every other one at RCPT so the
-sink never becomes a backscatter source) or ``inbox`` (accepts every recipient: mail the lab's MXs
-accept and deliver). Messages land in ``DIR/NAME`` (Maildir: written to tmp/, then renamed into
-new/, so a reader never sees half a message). SIGTERM/SIGINT stop it cleanly. This is the lab's own
-sink; the product's ``backscatter-audit sink`` is separate.
+``bounces`` (the product's bounce sink, :mod:`auditor.collect.sink`: accepts only recipients that
+carry a live probe token — one file per token in ``DIR/tokens`` — and rejects every other one at
+RCPT) or ``inbox`` (accepts every recipient: mail the lab's MXs accept and deliver). Messages land
+in ``DIR/NAME`` (Maildir: written to tmp/, then renamed into new/, so a reader never sees half a
+message). SIGTERM/SIGINT stop it cleanly.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from auditor.collect.sink import Maildir, SinkHandler, TokenStore
 from auditor.lab import topology as topo
 
 MAX_MESSAGE = 10 * 1024 * 1024
@@ -78,9 +79,17 @@ async def serve(directory: Path, listeners: Sequence[tuple[str, str, int, str]])
         loop.add_signal_handler(sig, stop.set)
     servers: list[Any] = []
     for name, host, port, mode in listeners:
-        handler = MaildirHandler(directory / name, mode)
+        handler: Any
+        if mode == "bounces":
+            # The product's own bounce sink: live probe tokens only (files in DIR/tokens), with its
+            # limits and its Maildir writer, so real Postfix bounces exercise it end to end.
+            handler = SinkHandler(
+                topo.SINK_DOMAIN, TokenStore(str(directory / "tokens")), Maildir(str(directory / name))
+            )
+        else:
+            handler = MaildirHandler(directory / name, mode)
 
-        def factory(h: MaildirHandler = handler, n: str = name) -> SMTP:
+        def factory(h: Any = handler, n: str = name) -> SMTP:
             return SMTP(h, hostname=f"{n}.{topo.SINK_DOMAIN}", data_size_limit=MAX_MESSAGE, timeout=60)
 
         servers.append(await loop.create_server(factory, host=host, port=port))

@@ -21,6 +21,7 @@ from typing import Any
 import dns.resolver
 import pytest
 
+from auditor.collect.sink import TokenStore, new_token
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -131,7 +132,8 @@ def test_null_sender_accepted_at_primary(lab: Any) -> None:
 
 def test_backscatter_ndr_reaches_sink(lab: Any) -> None:
     mx = next(m for m in lab.domain("example.test").mx if m.backscatter)
-    tag = secrets.token_hex(6)
+    tag = new_token()
+    TokenStore(lab.sink_token_dir).add(tag)  # the sink accepts bounces only for live probe tokens
     sender = f"{lab.probe_prefix}{tag}@{lab.sink_domain}"
     rcpt = _unknown("example.test")
     t0 = time.monotonic()
@@ -145,8 +147,8 @@ def test_backscatter_ndr_reaches_sink(lab: Any) -> None:
         if ndr is None:
             time.sleep(0.1)
     assert ndr is not None, f"no NDR for {tag} within {NDR_WAIT} s"
-    assert ndr["X-Sink-Mail-From"] == "<>"
-    assert ndr["X-Sink-Rcpt-To"] == sender
+    assert ndr["Return-Path"] == "<>"
+    assert ndr["X-BSA-Envelope-To"] == sender
     assert ndr.get_content_type() == "multipart/report"
 
 
@@ -164,7 +166,13 @@ def test_catchall_delivers_to_inbox_not_a_bounce(lab: Any) -> None:
 
 def test_sink_refuses_non_probe_recipients(lab: Any) -> None:
     codes = _rcpt(
-        lab.sink_bounces.host, "", [f"someone@{lab.sink_domain}", f"{lab.probe_prefix}x@other.test"]
+        lab.sink_bounces.host,
+        "",
+        [
+            f"someone@{lab.sink_domain}",
+            f"{lab.probe_prefix}x@other.test",
+            f"{lab.probe_prefix}{new_token()}@{lab.sink_domain}",  # well-formed, but not a live token
+        ],
     )
     assert all(c // 100 == 5 for c in codes)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.collect.sink import TokenStore, new_token
 from auditor.lab import dns, greylist, postfix, procs
 from auditor.lab import topology as topo
 from auditor.lab.info import Endpoint, LabInfo
@@ -83,6 +84,8 @@ def test_greylist_policy_protocol_over_unix_socket(tmp_path: Path) -> None:
 
 def test_sink_stores_probe_ndrs_and_refuses_others(tmp_path: Path) -> None:
     bport, iport = _free_port(), _free_port()
+    token = new_token()
+    TokenStore(str(tmp_path / "tokens")).add(token)
     proc = _daemon(
         [
             "auditor.lab.sink_process",
@@ -100,7 +103,8 @@ def test_sink_stores_probe_ndrs_and_refuses_others(tmp_path: Path) -> None:
             s.mail("<>")
             assert s.rcpt("someone@sink.test")[0] == 550
             assert s.rcpt("bsa-x@other.test")[0] == 550
-            assert s.rcpt("bsa-abc@sink.test")[0] == 250
+            assert s.rcpt(f"bsa-{new_token()}@sink.test")[0] == 550  # not a live token
+            assert s.rcpt(f"bsa-{token}@sink.test")[0] == 250
             assert s.data(b"Subject: ndr abc\r\n\r\nbody\r\n")[0] == 250
         with smtplib.SMTP("127.0.0.1", iport, timeout=10) as s:
             s.sendmail("x@example.test", ["anyone@example.test"], b"Subject: inbox\r\n\r\nhi\r\n")
@@ -109,8 +113,8 @@ def test_sink_stores_probe_ndrs_and_refuses_others(tmp_path: Path) -> None:
         assert proc.wait(10) == 0
     (ndr,) = list(mailbox.Maildir(tmp_path / "bounces", create=False))
     assert ndr["Subject"] == "ndr abc"
-    assert ndr["X-Sink-Mail-From"] == "<>"
-    assert ndr["X-Sink-Rcpt-To"] == "bsa-abc@sink.test"
+    assert ndr["Return-Path"] == "<>"
+    assert ndr["X-BSA-Envelope-To"] == f"bsa-{token}@sink.test"
     assert [m["Subject"] for m in mailbox.Maildir(tmp_path / "inbox", create=False)] == ["inbox"]
     assert list((tmp_path / "bounces" / "tmp").iterdir()) == []  # nothing half-written
 

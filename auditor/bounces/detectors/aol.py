@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+from auditor.bounces.caseless import Caseless
 from auditor.bounces.detectors.base import Context, Detection, first_address, recipient
 
 FAMILY = "aol"
-_MARKER = re.compile(r"Your mail to the following recipients could not be delivered", re.I)
+_MARKER = Caseless(r"Your mail to the following recipients could not be delivered")
 _NAME = re.compile(r"^[ \t]+([A-Za-z0-9._+-]{1,64}(?:@[A-Za-z0-9.-]{1,253})?)[ \t]*$")
 
 

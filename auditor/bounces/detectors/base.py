@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 
 from auditor.bounces import status as st
+from auditor.bounces.caseless import Caseless, fast
 from auditor.bounces.model import NdrRecipient
 
 # An e-mail address. Each repetition is separated by a literal "." so matching is linear.
@@ -17,11 +19,11 @@ ADDRESS = re.compile(
 )
 # Local parts of the mail system itself: these are never the failed recipient of a bounce.
 # A delay notice rather than a failure (subject or opening lines of the report).
-DELAY = re.compile(
+DELAY = Caseless(
     r"delayed mail|\bdelayed\b|\(delay\)|delivery delay|still being retried|will (?:continue|keep) "
     r"(?:trying|to try)|will be retried|not yet been delivered|has not been delivered yet|"
     r"^warning:|could not send message for past|temporar(?:y|ily) (?:failure|problem|unable)",
-    re.I | re.M,
+    re.M,
 )
 SYSTEM_LOCALS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mdaemon", "daemon")
 
@@ -29,6 +31,8 @@ SYSTEM_LOCALS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "
 def addresses(text: str) -> list[str]:
     """Addresses in the text, in order, lowercased, without duplicates."""
     out: list[str] = []
+    if "@" not in text:  # most lines: no regex scan needed
+        return out
     for m in ADDRESS.finditer(text):
         a = m.group(0).strip(".").lower()
         if "@" in a and "." in a.split("@", 1)[1] and a not in out:
@@ -37,8 +41,14 @@ def addresses(text: str) -> list[str]:
 
 
 def first_address(text: str) -> str:
-    found = addresses(text)
-    return found[0] if found else ""
+    """The first address in the text (as ``addresses(text)[0]``), or ""."""
+    if "@" not in text:
+        return ""
+    for m in ADDRESS.finditer(text):
+        a = m.group(0).strip(".").lower()
+        if "@" in a and "." in a.split("@", 1)[1]:
+            return a
+    return ""
 
 
 @dataclass
@@ -55,11 +65,27 @@ class Context:
     body: str
     dsn_texts: list[str] = field(default_factory=list)  # message/delivery-status parts
     headers: dict[str, str] = field(default_factory=dict)  # lowercased name → first value
-    exclude: set[str] = field(default_factory=set)  # addresses that are not failed recipients
+    # Texts whose addresses are not failed recipients (the NDR's and the original's senders…).
+    exclude_sources: tuple[str, ...] = ()
     original_to: str = ""  # To of the returned original, when one came back
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
+
+    @functools.cached_property
+    def exclude(self) -> set[str]:
+        """Addresses that are not failed recipients (found when a detector first asks)."""
+        return {a for text in self.exclude_sources for a in addresses(text)}
+
+    @functools.cached_property
+    def marker_text(self) -> str:
+        """What vendor layout markers are searched in (built once for all layouts)."""
+        return f"{self.subject}\n{self.from_}\n{self.report[:20000]}"
+
+    @functools.cached_property
+    def delay_text(self) -> str:
+        """What delay-notice markers are searched in."""
+        return f"{self.subject}\n{self.report[:5000]}"
 
     @property
     def from_local(self) -> str:
@@ -93,12 +119,12 @@ def block_after(
     text: str, start: re.Pattern[str], end: re.Pattern[str] | None = None, limit: int = 20000
 ) -> str:
     """The text after the first match of ``start`` up to ``end`` (or ``limit`` characters)."""
-    m = start.search(text)
+    m = fast(start).search(text)
     if not m:
         return ""
     rest = text[m.end() : m.end() + limit]
     if end is not None:
-        e = end.search(rest)
+        e = fast(end).search(rest)
         if e:
             rest = rest[: e.start()]
     return rest
@@ -142,7 +168,7 @@ class TextLayout:
     delay: re.Pattern[str] | None = None  # the layout's delay-notice variant
 
     def matches(self, ctx: Context) -> bool:
-        return self.marker.search(f"{ctx.subject}\n{ctx.from_}\n{ctx.report[:20000]}") is not None
+        return fast(self.marker).search(ctx.marker_text) is not None
 
     def block(self, ctx: Context) -> str:
         if self.start is None:
@@ -150,4 +176,4 @@ class TextLayout:
         return block_after(ctx.report, self.start, self.end) or ctx.report
 
     def is_delay(self, ctx: Context) -> bool:
-        return self.delay is not None and self.delay.search(f"{ctx.subject}\n{ctx.report[:5000]}") is not None
+        return self.delay is not None and fast(self.delay).search(ctx.delay_text) is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from auditor.bounces.caseless import Caseless
 from auditor.bounces.detectors.base import (
     ADDRESS,
     DELAY,
@@ -22,7 +23,7 @@ from auditor.bounces.detectors.base import (
 
 FAMILY = "generic"
 
-BOUNCE_SUBJECT = re.compile(
+BOUNCE_SUBJECT = Caseless(
     r"undeliver|undelivered|delivery (status notification|failure|failed|problem|error|notification)|"
     r"failure notice|returned mail|mail delivery (failed|failure|problem|system|error)|"
     r"could not be delivered|non[- ]?delivery|nondeliverable|return(?:ed|ing) to sender|not delivered|"
@@ -31,9 +32,8 @@ BOUNCE_SUBJECT = re.compile(
     r"niet bezorgd|non recapitabile|mail failure|bounce|rejected|failed delivery|message blocked|"
     r"delivery report|unable to deliver|could not send|returned message|delivery notification|"
     r"message you sent|mail returned|nicht zustellbar|error sending",
-    re.I,
 )
-BOUNCE_BODY = re.compile(
+BOUNCE_BODY = Caseless(
     r"could not be delivered|was not delivered|wasn'?t delivered|has not been delivered|"
     r"permanent (error|failure|fatal)|delivery to the following recipients? (failed|was unsuccessful)|"
     r"unable to deliver|couldn'?t be delivered|following address(es)? failed|did not reach|"
@@ -47,7 +47,6 @@ BOUNCE_BODY = re.compile(
     r"mail delivery (software|system|subsystem)|message could not be sent|"
     r"konnte nicht zugestellt|non (è|e) stato (possibile )?recapit|ne peut pas|n'a pas pu|"
     r"no se pudo entregar|не может быть доставлено|送信できません|届きません",
-    re.I,
 )
 _MAX_LINE = 2000  # characters of one line searched for addresses (bounds the regex work)
 _HEADERISH = re.compile(r"^\s*(to|from|cc|bcc|sender|reply-to|return-path|subject|date|message-id)\s*:", re.I)
@@ -65,13 +64,12 @@ _STRONG = (
 
 
 # Phrases only bounces use: one of them counts as two signs.
-STRONG_BODY = re.compile(
+STRONG_BODY = Caseless(
     r"could not be delivered to|following address(?:es)? failed|wasn'?t able to deliver your message|"
     r"did not reach the following recipient|delivery to the following recipients? failed permanently|"
     r"error has occurred while attempting to deliver|permanent fatal errors|"
     r"message could not be delivered to|unable to deliver your message to the following|"
     r"undeliverable to the following|delivery has failed to these recipients",
-    re.I,
 )
 
 

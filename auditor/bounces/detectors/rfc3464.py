@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from auditor.bounces import status as st
+from auditor.bounces.caseless import Caseless
 from auditor.bounces.detectors.base import ADDRESS, Context, Detection, first_address
 from auditor.bounces.model import NdrRecipient
 
@@ -17,7 +18,7 @@ FAMILY = "rfc3464"
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
 _PER_MESSAGE = {"reporting-mta", "original-envelope-id", "arrival-date", "received-from-mta", "dsn-gateway"}
 _PER_RCPT = {"action", "status", "diagnostic-code", "remote-mta", "last-attempt-date", "will-retry-until"}
-_INLINE = re.compile(r"^(Final|Original)-Recipient\s*:", re.M | re.I)
+_INLINE = Caseless(r"^(Final|Original)-Recipient\s*:", re.M)
 
 
 def parse_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:

@@ -20,6 +20,7 @@ from auditor.collect.dataprobe import (
     mailbox_reader,
     run_data_probes,
 )
+from auditor.collect.sink import TokenStore
 from auditor.collect.smtp import ProbeSettings, probe_domains
 from auditor.collect.smtp.model import ProbeResult
 from auditor.engine import evaluate
@@ -49,12 +50,17 @@ def test_backup_mx_bounce_is_confirmed_end_to_end(lab: Any) -> None:
     assert {p.address for p in probes} == set(lab.mx_addresses("example.test"))
     inbox_before = _inbox_files(lab)
     registered: list[str] = []
+    tokens = TokenStore(lab.sink_token_dir)  # the lab's sink accepts bounces only for live tokens
+
+    def register(token: str) -> None:
+        registered.append(token)
+        tokens.add(token)
 
     obs = run_data_probes(
         probes,
         sink_domain=lab.sink_domain,
         settings=settings,
-        register=registered.append,
+        register=register,
         reader=mailbox_reader([lab.bounce_maildir]),
         wait=30,
     )

@@ -73,6 +73,8 @@ class ProbeSection:
     bounce_imap_user: str = ""
     bounce_imap_folder: str = "INBOX"
     bounce_imap_password_file: str = ""
+    # A test mailbox of yours: with DATA probes it also gets a GTUBE and an EICAR test message.
+    content_test_mailbox: str = ""
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,13 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
             path,
             lines.line("probe", 0, "data_probes"),
         )
+    box_domain = pr.content_test_mailbox.rpartition("@")[2].lower()
+    if pr.content_test_mailbox and box_domain not in {d.lower() for d in cfg.site.domains}:
+        raise InputError(
+            "probe.content_test_mailbox must be an address in one of site.domains",
+            path,
+            lines.line("probe", 0, "content_test_mailbox"),
+        )
     if pr.sink_listen and not re.fullmatch(r"\[?[0-9A-Fa-f:.]+\]?:\d+", pr.sink_listen):
         raise InputError("probe.sink_listen must be ADDR:PORT", path, lines.line("probe", 0, "sink_listen"))
     for key, value in (("concurrency", cfg.probe.concurrency), ("timeout", cfg.probe.timeout)):
@@ -378,6 +387,7 @@ bounce_imap_port = 993
 bounce_imap_user = ""
 bounce_imap_folder = "INBOX"
 bounce_imap_password_file = ""
+content_test_mailbox = ""  # a test mailbox of yours: also gets a GTUBE and an EICAR test (CF-PROBE-*)
 
 [directory]
 # LDAP / Active Directory holding your recipients (tried in order). Empty: skip the directory.

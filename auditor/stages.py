@@ -202,6 +202,7 @@ def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
                 reader=reader,
                 wait=wait,
                 poll=poll,
+                content_mailbox=p.content_test_mailbox,
             )
         finally:
             if sink is not None:

@@ -1,4 +1,4 @@
-"""`probe DOMAIN...`: live RCPT-only probes of every MX address of the given domains (never DATA)."""
+"""`probe DOMAIN...`: live RCPT probes of every MX address of the given domains; DATA only with --data."""
 
 from __future__ import annotations
 
@@ -26,9 +26,11 @@ def _positive(kind: type[float] | type[int]) -> Any:
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "probe",
-        help="probe the MX hosts of DOMAINs live (RCPT only, never DATA)",
+        help="probe the MX hosts of DOMAINs live (RCPT only; DATA probes only with --data)",
         description="Resolve every MX address of each DOMAIN and ask it, without DATA, about a random "
-        "unknown recipient, postmaster@ and your control addresses. Only the named domains are probed.",
+        "unknown recipient, postmaster@ and your control addresses. Only the named domains are probed. "
+        "With --data (opt-in, needs a bounce sink), also send one labelled test message per MX address "
+        "to a random unknown recipient and catch the bounce.",
     )
     p.add_argument("domains", metavar="DOMAIN", nargs="+", help="a domain you run mail for")
     p.add_argument("--nameserver", action="append", default=[], metavar="ADDR[:PORT]", help="resolver to ask")
@@ -91,6 +93,35 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--no-subdomain-probe", action="store_true", help="skip the random-subdomain probe")
     p.add_argument("--port", type=_positive(int), default=25, help=argparse.SUPPRESS)  # test labs only
+    d = p.add_argument_group(
+        "DATA probes (opt-in: one labelled test message per MX address to a random unknown recipient)"
+    )
+    d.add_argument("--data", action="store_true", help="also send DATA probes and wait for their bounces")
+    d.add_argument(
+        "--sink-domain", default="", metavar="DOMAIN", help="bounces come back to bsa-<token>@DOMAIN"
+    )
+    d.add_argument(
+        "--sink-listen",
+        default="",
+        metavar="ADDR:PORT",
+        help="run the bounce sink here (DOMAIN's MX = this host)",
+    )
+    d.add_argument("--sink-maildir", default="bounces", metavar="DIR", help="where the sink writes bounces")
+    d.add_argument(
+        "--bounce-mailbox", default="", metavar="PATH", help="or read bounces from this Maildir/mbox instead"
+    )
+    d.add_argument(
+        "--token-dir", default="", metavar="DIR", help="write live tokens here for a separately run sink"
+    )
+    d.add_argument(
+        "--bounce-wait", type=_positive(float), default=120.0, metavar="S", help="watch for bounces"
+    )
+    d.add_argument(
+        "--content-test-mailbox",
+        default="",
+        metavar="ADDRESS",
+        help="a test mailbox of yours: also send it a GTUBE and an EICAR test message (CF-PROBE-001/002)",
+    )
     add_report_options(p)
     p.set_defaults(func=run)
 
@@ -160,7 +191,55 @@ def run(args: argparse.Namespace) -> int:
         for line in describe(plan, settings):
             print(line)
         return 0
+    if args.data and not args.sink_domain:
+        raise InputError("--data needs --sink-domain (DATA probes are refused without a bounce sink)")
+    if args.data and not (args.sink_listen or args.bounce_mailbox):
+        raise InputError("--data needs --sink-listen ADDR:PORT or --bounce-mailbox PATH to receive bounces")
+    if args.content_test_mailbox and args.content_test_mailbox.rpartition("@")[2].lower() not in domains:
+        raise InputError("--content-test-mailbox must be an address in one of the domains probed")
     started = now_iso()
     observations = probe_domains(domains, settings, progress=stderr_progress)
+    if args.data:
+        observations += _data_probes(args, settings, observations)
     report = build_report(observations, command=command, started=started, scope=domains)
     return emit(report, args)
+
+
+def _data_probes(args: argparse.Namespace, settings: Any, observations: list[Any]) -> list[Any]:
+    from auditor.collect.dataprobe import BounceReader, mailbox_reader, run_data_probes, sink_reader
+    from auditor.collect.sink import BounceSink, TokenStore
+    from auditor.collect.smtp.model import ProbeResult, Verdict
+
+    measured = (Verdict.ACCEPTS_UNKNOWN, Verdict.REJECTS_UNKNOWN, Verdict.DEFERS_UNKNOWN)
+    targets = [o for o in observations if isinstance(o, ProbeResult) and o.verdict in measured]
+    tokens = TokenStore(args.token_dir or None)
+    sink: BounceSink | None = None
+    reader: BounceReader
+    if args.sink_listen:
+        host, sep, port = args.sink_listen.rpartition(":")
+        if not sep or not port.isdigit():
+            raise InputError(f"--sink-listen must be ADDR:PORT, not {args.sink_listen!r}")
+        sink = BounceSink(
+            args.sink_domain, args.sink_maildir, host=host.strip("[]"), port=int(port), tokens=tokens
+        )
+        try:
+            sink.start()
+        except OSError as exc:
+            raise InputError(f"--sink-listen {args.sink_listen}: {exc.strerror or exc}") from None
+        reader, poll = sink_reader(sink), 0.2
+    else:
+        reader, poll = mailbox_reader([args.bounce_mailbox]), 1.0
+    try:
+        return run_data_probes(
+            targets,
+            sink_domain=args.sink_domain,
+            settings=settings,
+            register=tokens.add,
+            reader=reader,
+            wait=args.bounce_wait,
+            poll=poll,
+            content_mailbox=args.content_test_mailbox,
+        )
+    finally:
+        if sink is not None:
+            sink.stop()

@@ -47,6 +47,9 @@ class DataProbeResult(Observation):
     mx_host: str = ""
     address: str = ""
     primary: bool = False
+    # What was sent: "unknown-recipient" (the backscatter probe), or a content-filter test to the
+    # mailbox the user named: "gtube" (spam test string) or "eicar" (anti-virus test file).
+    probe: str = "unknown-recipient"
     token: str = ""
     envelope_from: str = ""
     header_from: str = ""
@@ -89,26 +92,69 @@ def _message(token: str, env_from: str, header_from: str, rcpt: str, ehlo: str) 
     )
 
 
+# The industry test strings (GTUBE: SpamAssassin's test pattern; EICAR: the anti-virus test file).
+# Scanners recognise them by design; they are harmless text. Built from parts so this source file
+# is not itself flagged by a scanner.
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*" + "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+CONTENT_PROBES = ("gtube", "eicar")
+
+
+def _content_message(kind: str, token: str, header_from: str, rcpt: str, ehlo: str) -> str:
+    """A labelled content-filter test message for the test mailbox the user named."""
+    head = _message(token, f"bsa-{token}", header_from, rcpt, ehlo).split("\r\n\r\n", 1)[0]
+    head = head.replace("Backscatter audit test", f"Backscatter audit {kind.upper()} test")
+    intro = (
+        f"This is an automated {kind.upper()} content-filter test of a backscatter audit the operator of\r\n"
+        "this mail site requested. A safe site rejects it during the SMTP session or quarantines it\r\n"
+        f"silently; it must never send a notice back. Probe token: bsa-{token}\r\n"
+    )
+    if kind == "gtube":
+        return head + "\r\n\r\n" + intro + "\r\n" + GTUBE + "\r\n"
+    head = head.replace(
+        "Content-Type: text/plain; charset=us-ascii", 'Content-Type: multipart/mixed; boundary="bsa"'
+    )
+    return (
+        head
+        + "\r\n\r\n--bsa\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        + intro
+        + '\r\n--bsa\r\nContent-Type: application/octet-stream; name="eicar.com"\r\n'
+        + 'Content-Disposition: attachment; filename="eicar.com"\r\n\r\n'
+        + EICAR
+        + "\r\n--bsa--\r\n"
+    )
+
+
 async def _probe_one(
-    target: ProbeResult, sink_domain: str, settings: ProbeSettings, register: Callable[[str], None]
+    target: ProbeResult,
+    sink_domain: str,
+    settings: ProbeSettings,
+    register: Callable[[str], None],
+    probe: str = "unknown-recipient",
+    mailbox: str = "",
 ) -> _Pending:
     token, header_token = new_token(), new_token()
     register(token)
     register(header_token)
     env_from = token_address(token, sink_domain)
     header_from = token_address(header_token, sink_domain)
-    rcpt = f"{settings.random_prefix}{secrets.token_hex(8)}@{target.domain}"
+    rcpt = (
+        mailbox
+        if probe in CONTENT_PROBES
+        else f"{settings.random_prefix}{secrets.token_hex(8)}@{target.domain}"
+    )
     client = SmtpClient(
         timeout=settings.timeout,
         max_lines=settings.max_reply_lines,
         max_line_length=settings.max_line_length,
     )
     base = DataProbeResult(
-        target=f"{target.domain}@{target.address}",
+        target=f"{target.domain}@{target.address}" + ("" if probe == "unknown-recipient" else f" {probe}"),
         domain=target.domain,
         mx_host=target.mx_host,
         address=target.address,
         primary=target.primary,
+        probe=probe,
         token=token,
         envelope_from=env_from,
         header_from=header_from,
@@ -144,8 +190,12 @@ async def _probe_one(
             if reply.code != 354:
                 outcome = REJECTED_AT_DATA
             else:
-                client.note(f"sending the labelled test message (token bsa-{token})")
-                reply = await client.send_message(_message(token, env_from, header_from, rcpt, settings.ehlo))
+                client.note(f"sending the labelled {probe} test message (token bsa-{token})")
+                if probe in CONTENT_PROBES:
+                    text = _content_message(probe, token, header_from, rcpt, settings.ehlo)
+                else:
+                    text = _message(token, env_from, header_from, rcpt, settings.ehlo)
+                reply = await client.send_message(text)
                 if reply.klass == 2:
                     outcome, accepted_at = ACCEPTED, time.time()
                 else:
@@ -211,15 +261,24 @@ def run_data_probes(
     reader: BounceReader,
     wait: float,
     poll: float = 0.2,
+    content_mailbox: str = "",
 ) -> list[Observation]:
-    """DATA-probe each target address, then watch for bounces up to ``wait`` seconds after the last."""
+    """DATA-probe each target address, then watch for bounces up to ``wait`` seconds after the last.
+
+    With ``content_mailbox`` (a test mailbox the user named, in a domain in scope), each primary MX
+    address of that domain also gets a GTUBE and an EICAR test message (CF-PROBE-001/002).
+    """
     if not sink_domain:
         raise ValueError("DATA probes need a sink domain")
+    content_domain = content_mailbox.rpartition("@")[2].lower()
 
     async def send_all() -> list[_Pending]:
         out = []
         for t in targets:  # one at a time: politeness, and the sessions are short
             out.append(await _probe_one(t, sink_domain, settings, register))
+            if content_mailbox and t.primary and t.domain.lower() == content_domain:
+                for kind in CONTENT_PROBES:
+                    out.append(await _probe_one(t, sink_domain, settings, register, kind, content_mailbox))
             if settings.session_delay:
                 await asyncio.sleep(min(settings.session_delay, 1.0))
         return out

@@ -22,6 +22,11 @@ _REFS_NDR = (
 )
 
 
+def _backscatter_probes(obs: Observations) -> list[DataProbeResult]:
+    """The unknown-recipient DATA probes (content-filter tests are judged by CF-PROBE-*)."""
+    return [p for p in obs.of(DataProbeResult) if p.probe == "unknown-recipient"]
+
+
 def _evidence(p: DataProbeResult, summary: str) -> list[Evidence]:
     ev = [
         Evidence(
@@ -79,7 +84,7 @@ def confirmed_backscatter(obs: Observations, r: Rule) -> Iterator[Finding]:
     A backup MX with ``relay_domains = example.com`` and no ``relay_recipient_maps`` accepts
     ``xq7…@example.com``, relays it to the primary, gets ``550 5.1.1`` and bounces to the sender.
     """
-    for p in obs.of(DataProbeResult):
+    for p in _backscatter_probes(obs):
         if p.outcome == ACCEPTED and p.bounce_seconds is not None:
             yield r.fail(
                 p.target,
@@ -137,7 +142,7 @@ def rejected_after_data(obs: Observations, r: Rule) -> Iterator[Finding]:
 
     Validate recipients at RCPT time.
     """
-    for p in obs.of(DataProbeResult):
+    for p in _backscatter_probes(obs):
         if p.outcome == REJECTED_AFTER_DATA:
             yield r.fail(
                 p.target,

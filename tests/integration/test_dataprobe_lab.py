@@ -8,11 +8,13 @@ primary rejects at RCPT, so it never sees DATA, and no probe message reaches any
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import pytest
 
+from auditor.cli import main
 from auditor.collect.dataprobe import (
     ACCEPTED,
     REJECTED_AT_RCPT,
@@ -85,3 +87,38 @@ def test_backup_mx_bounce_is_confirmed_end_to_end(lab: Any) -> None:
         with open(path, "rb") as fh:
             data = fh.read()
         assert backup.token.encode() not in data and primary.token.encode() not in data
+
+
+def test_probe_data_cli_in_the_lab(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`probe --data` end to end: tokens go to the sink's token dir, the NDR is read from its Maildir."""
+    rc = main(
+        [
+            "probe",
+            "example.test",
+            "--nameserver",
+            f"{lab.nameserver.host}:{lab.nameserver.port}",
+            "--ehlo",
+            "prober.lab.test",
+            "--mail-from",
+            f"probe@{lab.sink_domain}",
+            "--session-delay",
+            "0",
+            "--timeout",
+            "10",
+            "--data",
+            "--sink-domain",
+            lab.sink_domain,
+            "--bounce-mailbox",
+            lab.bounce_maildir,
+            "--token-dir",
+            lab.sink_token_dir,
+            "--bounce-wait",
+            "30",
+            "--format",
+            "json",
+        ]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1
+    ndr = {f["target"]: f["status"] for f in doc["findings"] if f["rule_id"] == "SMTP-NDR-001"}
+    assert ndr == {"example.test@198.18.0.12": "fail", "example.test@198.18.0.11": "pass"}

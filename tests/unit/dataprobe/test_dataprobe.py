@@ -38,7 +38,7 @@ def _port() -> int:
 
 
 class _Mta:
-    """A fake MX: ``mode`` = reject-rcpt | reject-eod | bounce (accept, then NDR to the sender)."""
+    """A fake MX: ``mode`` = reject-rcpt | reject-eod | silent | bounce (accept, then NDR to the sender)."""
 
     def __init__(self, mode: str, sink_port: int, to_header: bool = False) -> None:
         self.mode, self.sink_port, self.to_header = mode, sink_port, to_header
@@ -52,6 +52,8 @@ class _Mta:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.mode == "reject-eod":
             return "550 5.1.1 User unknown"
+        if self.mode == "silent":
+            return "250 2.0.0 Ok: queued"
         text = envelope.original_content.decode()
         header_from = next(ln.split("<")[1].rstrip(">") for ln in text.splitlines() if ln.startswith("From:"))
         to = header_from if self.to_header else envelope.mail_from
@@ -136,3 +138,44 @@ def test_bounce_to_header_from_is_ndr_002(sink: BounceSink) -> None:
     statuses = {(f.rule_id, f.status) for f in evaluate(obs)}
     assert ("SMTP-NDR-002", Status.FAIL) in statuses
     assert ("SMTP-NDR-001", Status.INCONCLUSIVE) in statuses
+
+
+def _run_content(sink: BounceSink, mode: str) -> list[Any]:
+    port = _port()
+    ctl = Controller(_Mta(mode, sink.port), hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        target = ProbeResult(
+            "example.test@127.0.0.1",
+            domain="example.test",
+            mx_host="mx.example.test",
+            address="127.0.0.1",
+            primary=True,
+        )
+        settings = ProbeSettings(port=port, timeout=5, session_delay=0, ehlo="prober.test")
+        return run_data_probes(
+            [target],
+            sink_domain=SINK,
+            settings=settings,
+            register=sink.tokens.add,
+            reader=sink_reader(sink),
+            wait=5,
+            content_mailbox="spamtest@example.test",
+        )
+    finally:
+        ctl.stop()
+
+
+@pytest.mark.parametrize(
+    ("mode", "status"),
+    [("bounce", Status.FAIL), ("reject-eod", Status.PASS), ("silent", Status.PASS)],
+)
+def test_gtube_and_eicar_probes(sink: BounceSink, mode: str, status: Status) -> None:
+    obs = _run_content(sink, mode)
+    probes = {o.probe: o for o in obs if isinstance(o, DataProbeResult)}
+    assert set(probes) == {"unknown-recipient", "gtube", "eicar"}
+    assert probes["gtube"].recipient == "spamtest@example.test"
+    sent = "\n".join(probes["eicar"].transcript)
+    assert "eicar" in sent.lower()
+    found = {(f.rule_id, f.status) for f in evaluate(obs)}
+    assert ("CF-PROBE-001", status) in found and ("CF-PROBE-002", status) in found

@@ -92,6 +92,12 @@ def register(sub: Any) -> None:
         help="probe these hosts (names or addresses, in preference order) for DOMAIN instead of its MX",
     )
     p.add_argument("--no-subdomain-probe", action="store_true", help="skip the random-subdomain probe")
+    p.add_argument(
+        "--scenarios",
+        default="",
+        metavar="DIR",
+        help="folder of probe scenario TOML files (default: the project's probes/ folder)",
+    )
     p.add_argument("--port", type=_positive(int), default=25, help=argparse.SUPPRESS)  # test labs only
     d = p.add_argument_group(
         "DATA probes (opt-in: one labelled test message per MX address to a random unknown recipient)"
@@ -161,6 +167,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "subdomain_probe": not args.no_subdomain_probe,
         "port": args.port,
         "mx_overrides": tuple(overrides),
+        "scenarios_dir": args.scenarios,
     }
     if args.ehlo:
         kw["ehlo"] = args.ehlo

@@ -84,7 +84,7 @@ def audit_lab(
     with open(site, "w", encoding="utf-8") as fh:
         fh.write(lab_site_toml(info, data_probes))
     cfg = load_site_config(site)
-    report = run_audit(cfg, build_stages(cfg), command="demo", progress=progress)
+    report = run_audit(cfg, build_stages(cfg, progress), command="demo", progress=progress)
     write_report_files(report, cfg.report.formats, output_dir)
     return report
 

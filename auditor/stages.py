@@ -7,6 +7,7 @@ addresses becomes the probes' controls; the probes' MX addresses become the DATA
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ class Context:
     probe_results: list[Observation] = field(default_factory=list)
     trusted_networks: list[str] = field(default_factory=list)
     postfix_configs: list[PostfixConfig] = field(default_factory=list)
+    # Where collectors report what they are doing (the audit's live line on a terminal).
+    progress: Callable[[str], None] = field(default=lambda message: print(message, file=sys.stderr))
 
 
 def postfix_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
@@ -136,7 +139,6 @@ def probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
 
     def run(remaining: float) -> Sequence[Observation]:
         from auditor.collect.smtp import probe_domains, settings_from_site
-        from auditor.collect.smtp.engine import stderr_progress
 
         controls = tuple(dict.fromkeys([*cfg.probe.controls, *ctx.controls]))
         trusted = tuple(dict.fromkeys([*cfg.site.trusted_networks, *ctx.trusted_networks]))
@@ -146,7 +148,7 @@ def probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
             trusted_networks=trusted,
             audit_timeout=max(1.0, min(cfg.probe.audit_timeout, remaining - 1)),
         )
-        obs = probe_domains(cfg.site.domains, settings, stderr_progress)
+        obs = probe_domains(cfg.site.domains, settings, ctx.progress)
         ctx.probe_results.extend(obs)
         return obs
 
@@ -251,6 +253,8 @@ BUILDERS: tuple[StageBuilder, ...] = (
 )
 
 
-def build_stages(cfg: SiteConfig) -> list[Stage]:
-    ctx = Context()
+def build_stages(cfg: SiteConfig, progress: Callable[[str], None] | None = None) -> list[Stage]:
+    from auditor.collect.smtp.engine import stderr_progress
+
+    ctx = Context(progress=progress or stderr_progress)
     return [s for s in (b(cfg, ctx) for b in BUILDERS) if s is not None]

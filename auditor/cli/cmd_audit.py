@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_site_config(args.config)
     if not cfg.site.domains and not (cfg.postfix.config_dirs or cfg.exchange.exports or cfg.ndr.paths):
         raise InputError("nothing to audit: set site.domains or a config/export to lint", args.config)
-    report = run_audit(cfg, build_stages(cfg), command=f"audit --config {args.config}", progress=Progress())
+    progress = Progress()
+    command = f"audit --config {args.config}"
+    report = run_audit(cfg, build_stages(cfg, progress), command=command, progress=progress)
     if cfg.report.suppressions:
         report = suppress_report(
             report, load_suppressions(cfg.resolve(cfg.report.suppressions)), date.today()

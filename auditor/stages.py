@@ -161,8 +161,8 @@ def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
         return None
 
     def run(remaining: float) -> Sequence[Observation]:
-        from auditor.collect.dataprobe import BounceReader, mailbox_reader, run_data_probes, sink_reader
-        from auditor.collect.sink import BounceSink, TokenStore
+        from auditor.collect.dataprobe import bounce_source, run_data_probes
+        from auditor.collect.sink import TokenStore
         from auditor.collect.smtp import settings_from_site
         from auditor.collect.smtp.model import ProbeResult, Verdict
 
@@ -176,26 +176,16 @@ def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
             return []
         settings = settings_from_site(cfg)
         wait = max(1.0, min(p.bounce_wait, remaining - 5))
-        sink: BounceSink | None = None
         tokens = TokenStore(cfg.resolve(p.sink_token_dir) or None)
-        reader: BounceReader
-        poll = 0.2  # our own sink: cheap to look at
-        if p.sink_listen:
-            host, _, port = p.sink_listen.rpartition(":")
-            sink = BounceSink(
-                p.sink_domain,
-                cfg.resolve(p.sink_maildir),
-                host=host.strip("[]"),
-                port=int(port),
-                tokens=tokens,
-            )
-            sink.start()
-            reader = sink_reader(sink)
-        elif p.bounce_mailbox:
-            reader, poll = mailbox_reader([cfg.resolve(p.bounce_mailbox)]), 1.0
-        else:
-            reader, poll = _imap_reader(cfg), 5.0  # one IMAP login per poll: keep them few
-        try:
+        source = bounce_source(
+            p.sink_domain,
+            tokens,
+            sink_listen=p.sink_listen,
+            sink_maildir=cfg.resolve(p.sink_maildir),
+            mailbox=cfg.resolve(p.bounce_mailbox),
+            imap=_imap_reader(cfg) if p.bounce_imap_host else None,
+        )
+        with source as (reader, poll):
             return run_data_probes(
                 targets,
                 sink_domain=p.sink_domain,
@@ -206,9 +196,6 @@ def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
                 poll=poll,
                 content_mailbox=p.content_test_mailbox,
             )
-        finally:
-            if sink is not None:
-                sink.stop()
 
     return Stage("DATA probes", ("smtp", "ndr"), run)
 

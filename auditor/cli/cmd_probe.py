@@ -213,30 +213,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _data_probes(args: argparse.Namespace, settings: Any, observations: list[Any]) -> list[Any]:
-    from auditor.collect.dataprobe import BounceReader, mailbox_reader, run_data_probes, sink_reader
-    from auditor.collect.sink import BounceSink, TokenStore
+    from auditor.collect.dataprobe import bounce_source, run_data_probes
+    from auditor.collect.sink import TokenStore
     from auditor.collect.smtp.model import ProbeResult, Verdict
 
     measured = (Verdict.ACCEPTS_UNKNOWN, Verdict.REJECTS_UNKNOWN, Verdict.DEFERS_UNKNOWN)
     targets = [o for o in observations if isinstance(o, ProbeResult) and o.verdict in measured]
     tokens = TokenStore(args.token_dir or None)
-    sink: BounceSink | None = None
-    reader: BounceReader
-    if args.sink_listen:
-        host, sep, port = args.sink_listen.rpartition(":")
-        if not sep or not port.isdigit():
-            raise InputError(f"--sink-listen must be ADDR:PORT, not {args.sink_listen!r}")
-        sink = BounceSink(
-            args.sink_domain, args.sink_maildir, host=host.strip("[]"), port=int(port), tokens=tokens
-        )
-        try:
-            sink.start()
-        except OSError as exc:
-            raise InputError(f"--sink-listen {args.sink_listen}: {exc.strerror or exc}") from None
-        reader, poll = sink_reader(sink), 0.2
-    else:
-        reader, poll = mailbox_reader([args.bounce_mailbox]), 1.0
-    try:
+    source = bounce_source(
+        args.sink_domain,
+        tokens,
+        sink_listen=args.sink_listen,
+        sink_maildir=args.sink_maildir,
+        mailbox=args.bounce_mailbox,
+    )
+    with source as (reader, poll):
         return run_data_probes(
             targets,
             sink_domain=args.sink_domain,
@@ -247,6 +238,3 @@ def _data_probes(args: argparse.Namespace, settings: Any, observations: list[Any
             poll=poll,
             content_mailbox=args.content_test_mailbox,
         )
-    finally:
-        if sink is not None:
-            sink.stop()

@@ -13,17 +13,18 @@ forgeable header instead of the envelope sender (SMTP-NDR-002).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from auditor.bounces import CapturedNdr, analyse_bytes, correlate, iter_messages
-from auditor.collect.sink import BounceSink, new_token, token_address
+from auditor.collect.sink import BounceSink, TokenStore, new_token, token_address
 from auditor.collect.smtp.client import ProbeError, SmtpClient
 from auditor.collect.smtp.model import ProbeResult, ProbeSettings, Reply
-from auditor.model import Observation
+from auditor.model import InputError, Observation
 
 # Once every envelope NDR is in, how long to keep watching for notifications to the header From
 # (responders that answer it usually do so together with, or instead of, the envelope sender).
@@ -250,6 +251,43 @@ def mailbox_reader(paths: Sequence[str]) -> BounceReader:
                 yield path, data
 
     return read
+
+
+@contextlib.contextmanager
+def bounce_source(
+    sink_domain: str,
+    tokens: TokenStore,
+    *,
+    sink_listen: str = "",
+    sink_maildir: str = "bounces",
+    mailbox: str = "",
+    imap: BounceReader | None = None,
+) -> Iterator[tuple[BounceReader, float]]:
+    """Where the DATA probes' bounces come back, as (reader, poll interval).
+
+    Our own sink listening on ``sink_listen`` (the sink domain's MX points here), else a Maildir or
+    mbox the user's own MX delivers to, else an IMAP reader. Polls are cheap for the sink and kept
+    rare for mailboxes (each IMAP poll is a login).
+    """
+    if sink_listen:
+        host, sep, port = sink_listen.rpartition(":")
+        if not sep or not port.isdigit():
+            raise InputError(f"sink address must be ADDR:PORT, not {sink_listen!r}")
+        sink = BounceSink(sink_domain, sink_maildir, host=host.strip("[]"), port=int(port), tokens=tokens)
+        try:
+            sink.start()
+        except OSError as exc:
+            raise InputError(f"cannot run the bounce sink on {sink_listen}: {exc.strerror or exc}") from None
+        try:
+            yield sink_reader(sink), 0.2
+        finally:
+            sink.stop()
+    elif mailbox:
+        yield mailbox_reader([mailbox]), 1.0
+    elif imap is not None:
+        yield imap, 5.0
+    else:
+        raise InputError("DATA probes need a way to receive bounces: a sink address, a mailbox or IMAP")
 
 
 def run_data_probes(

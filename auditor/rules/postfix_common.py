@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from auditor.collect.postfix.model import MasterService, ParamValue, PostfixConfig
+from auditor.collect.postfix.tables import split_list  # one tokeniser for collector and rules
 from auditor.model import Evidence, Finding, Location, Severity
 from auditor.rules.base import Rule
 
@@ -115,31 +116,6 @@ _TT_IF_RE = re.compile(
 _COMMENT_RE = re.compile(r"\{#.*?#\}", re.DOTALL)
 
 LOCAL_ONLY_DOMAINS = frozenset({"localhost", "localhost.localdomain", "localdomain"})
-
-
-def split_list(value: str) -> list[str]:
-    """Split a Postfix list (commas and/or whitespace); ``{ a, b }`` groups stay one element.
-
-    Hand-written because Postfix's own grammar (``mystrtok`` with ``{}`` grouping, Postfix 3.0+)
-    has no Python library; the rules only need its tokenising.
-    """
-    out: list[str] = []
-    buf: list[str] = []
-    depth = 0
-    for ch in value:
-        if ch == "{":
-            depth += 1
-        elif ch == "}" and depth:
-            depth -= 1
-        if depth == 0 and (ch in ", \t\r\n"):
-            if buf:
-                out.append("".join(buf))
-                buf = []
-            continue
-        buf.append(ch)
-    if buf:
-        out.append("".join(buf))
-    return out
 
 
 @dataclass(frozen=True)

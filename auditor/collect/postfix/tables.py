@@ -53,7 +53,11 @@ _DOMAIN_IN_PATTERN = re.compile(r"@((?:[A-Za-z0-9-]+\\?\.)+[A-Za-z]{2,})")
 
 
 def split_list(value: str) -> list[str]:
-    """Split a Postfix list value on whitespace and commas, keeping ``{ … }`` groups whole."""
+    """Split a Postfix list value on whitespace and commas, keeping ``{ … }`` groups whole.
+
+    Hand-written because Postfix's own grammar (``mystrtok`` with ``{}`` grouping, Postfix 3.0+)
+    has no Python library.
+    """
     if "{" not in value:
         return [w for w in _SEPARATORS.split(value) if w]
     out: list[str] = []

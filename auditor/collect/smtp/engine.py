@@ -5,13 +5,15 @@ gives for them; external MX hosts only with consent; one session per host at a t
 between sessions to the same host; a session never carries more than
 ``max_rejections_per_session`` (9) refused commands, because Postfix slows down after its
 ``smtpd_soft_error_limit`` (10); a 421 stops the host, with one retry after a back-off; everything
-bounded by per-stage and whole-audit timeouts. Many domains share one session and one MAIL
-transaction (fewer transactions = no Postfix ``in_flow_delay``).
+bounded by per-stage and whole-audit timeouts. Many domains share one MAIL transaction (fewer
+transactions = no Postfix ``in_flow_delay``), and a session carries as many transactions, RSET
+between them, as its error budget and its junk-command budget (RSET, EHLO) allow: fewer sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import secrets
 import string
@@ -416,9 +418,14 @@ class Engine:
     ) -> None:
         acc = t.accs[it.domain]
         key = (it.role, it.recipient)
-        old = acc.outcomes.get(key) or RcptOutcome(it.role, it.recipient, it.scenario)
+        old = acc.outcomes.get(key)
         if retry:
+            old = old or RcptOutcome(it.role, it.recipient, it.scenario)
             acc.outcomes[key] = dataclasses.replace(old, retry=reply)
+        elif old is None:  # the usual case: the constructor is cheaper than replace()
+            acc.outcomes[key] = RcptOutcome(
+                it.role, it.recipient, it.scenario, reply=reply, elapsed=round(elapsed, 3), mail_reply=mail
+            )
         else:
             acc.outcomes[key] = dataclasses.replace(
                 old, reply=reply, mail_reply=mail, elapsed=round(elapsed, 3)
@@ -447,15 +454,16 @@ class Engine:
             if reason and reason not in (R_421,):
                 c.abort()
             else:
-                await c.quit()
+                await c.quit()  # a no-op when the last pipelined group already carried QUIT
         elapsed = time.monotonic() - t0
         share = touched | (at_start if reason else set())
+        views = _domain_views(c.lines, share)
         for d in share:
             acc = t.accs[d]
             acc.sessions += 1
             acc.timings.setdefault("first_session_s", round(elapsed, 3))
             acc.transcript.append(f"*: session {acc.sessions} to {t.label}")
-            acc.transcript.extend(text for tag, text in c.lines if tag is None or tag == d)
+            acc.transcript.extend(views[d])
             if reason and not acc.failure and not retry:
                 acc.failure, acc.failure_detail = reason, detail
         return reason, detail
@@ -490,46 +498,76 @@ class Engine:
                     return (R_421 if ehlo.code == 421 else R_PROTOCOL), f"EHLO after STARTTLS: {ehlo}"
         for a in fresh:
             a.ehlo, a.extensions, a.tls = ehlo, tuple(sorted(c.extensions)), tls
-        budget = s.max_rejections_per_session
-        errors = 0
+        tally = _Tally(s.max_rejections_per_session, junk=_greetings_sent(c))
+        pipelining = "PIPELINING" in c.extensions
         # Null-sender transactions: one RCPT each (Postfix reject_multi_recipient_bounce).
         for it in [i for i in items if i.null_sender]:
-            if errors + 2 > budget:
+            if not tally.affords(rcpts=1):
                 break
-            c.tag = it.domain
-            touched.add(it.domain)
-            mail = await c.command("MAIL FROM:<>")
-            if mail.code == 421:
-                return R_421, f"MAIL FROM:<> answered {mail}"
-            if mail.klass != 2:
-                errors += 1
-                self._record_mail_refused(t, it, mail, retry)
-                items.remove(it)
-                await self._rset(c)
-                continue
-            t1 = time.monotonic()
-            r = await c.command(f"RCPT TO:<{it.recipient}>")
-            if r.code == 421:
-                return R_421, f"RCPT answered {r}"
-            self._record(t, it, r, mail, time.monotonic() - t1, retry)
-            items.remove(it)
-            errors += r.klass >= 4
-            if await self._rset(c):
-                return R_421, "RSET answered 421"
+            stop = await self._null_transaction(c, t, items, it, tally, retry, touched, pipelining)
+            if stop is not None:
+                return stop
+        # Shared transactions, as many per session as the budgets allow, RSET between them.
         # RFC 5321 §4.5.3.1.8: servers must take at least 100 recipients per transaction.
-        shared = [i for i in items if not i.null_sender][: s.max_rcpts_per_transaction]
-        if not shared or errors + 2 > budget:
-            return "", ""
-        c.tag = None
         mail_line = f"MAIL FROM:<{s.mail_from}>"
-        run = self._shared_pipelined if "PIPELINING" in c.extensions else self._shared_lockstep
-        stop = await run(c, t, items, shared, errors, retry, touched, mail_line)
-        if stop:
-            return stop
+        run = self._shared_pipelined if pipelining else self._shared_lockstep
+        while tally.affords(rcpts=1):
+            shared = [i for i in items if not i.null_sender][: s.max_rcpts_per_transaction]
+            if not shared:
+                break
+            c.tag = None
+            before = tally.transactions
+            stop = await run(c, t, items, shared, tally, retry, touched, mail_line)
+            if stop is not None:
+                return stop
+            if tally.transactions == before:  # nothing could be sent: never loop without progress
+                break
         c.tag = None
-        if await self._rset(c):
-            return R_421, "RSET answered 421"
-        return "", ""
+        return await self._close(c, tally, pipelining)
+
+    async def _null_transaction(
+        self,
+        c: SmtpClient,
+        t: Target,
+        items: list[Item],
+        it: Item,
+        tally: _Tally,
+        retry: bool,
+        touched: set[str],
+        pipelining: bool,
+    ) -> tuple[str, str] | None:
+        """MAIL FROM:<> + one RCPT (RSET first when a transaction is open): one group when pipelining."""
+        c.tag = it.domain
+        touched.add(it.domain)
+        rcpt_line = f"RCPT TO:<{it.recipient}>"
+        t1 = time.monotonic()
+        if pipelining:
+            lead = [(it.domain, line) for _tag, line in tally.lead("MAIL FROM:<>")]  # this domain's lines
+            replies = await c.pipeline([*lead, (it.domain, rcpt_line)])
+            stop = tally.took_lead(replies[: len(lead)])
+            if stop is not None:
+                return stop
+            mail, r = replies[len(lead) - 1], replies[-1]
+            if mail.klass != 2:
+                tally.errors += r.klass >= 4  # the RCPT after a refused MAIL is a 503 error too
+        else:
+            if tally.rset_due and await self._rset(c, tally):
+                return R_421, "RSET answered 421"
+            mail = await c.command("MAIL FROM:<>")
+            stop = tally.took_mail(mail)
+            if stop is not None:
+                return stop
+            r = await c.command(rcpt_line) if mail.klass == 2 else mail
+        if mail.klass != 2:
+            self._record_mail_refused(t, it, mail, retry)
+            items.remove(it)
+            return None
+        if r.code == 421:
+            return R_421, f"RCPT answered {r}"
+        self._record(t, it, r, mail, time.monotonic() - t1, retry)
+        items.remove(it)
+        tally.errors += r.klass >= 4
+        return None
 
     async def _shared_lockstep(
         self,
@@ -537,22 +575,23 @@ class Engine:
         t: Target,
         items: list[Item],
         shared: list[Item],
-        errors: int,
+        tally: _Tally,
         retry: bool,
         touched: set[str],
         mail_line: str,
     ) -> tuple[str, str] | None:
+        if tally.rset_due and await self._rset(c, tally):
+            return R_421, "RSET answered 421"
+        if not tally.affords(rcpts=1):
+            return "", ""
         mail = await c.command(mail_line)
-        if mail.code == 421:
-            return R_421, f"MAIL FROM answered {mail}"
+        stop = tally.took_mail(mail, shared=True)
+        if stop is not None:
+            return stop
         if mail.klass != 2:
-            for it in shared:
-                touched.add(it.domain)
-                self._record_mail_refused(t, it, mail, retry)
-                items.remove(it)
-            return None
+            return self._shared_mail_refused(t, items, shared, mail, tally, retry, touched)
         for it in shared:
-            if errors >= self.s.max_rejections_per_session:
+            if tally.errors >= tally.max_errors:
                 break
             c.tag = it.domain
             touched.add(it.domain)
@@ -562,7 +601,7 @@ class Engine:
                 return R_421, f"RCPT answered {r}"
             self._record(t, it, r, mail, time.monotonic() - t1, retry)
             items.remove(it)
-            errors += r.klass >= 4
+            tally.errors += r.klass >= 4
         return None
 
     async def _shared_pipelined(
@@ -571,35 +610,48 @@ class Engine:
         t: Target,
         items: list[Item],
         shared: list[Item],
-        errors: int,
+        tally: _Tally,
         retry: bool,
         touched: set[str],
         mail_line: str,
     ) -> tuple[str, str] | None:
-        """RFC 2920 groups sized so that even if every command is refused we stay within budget."""
-        budget = self.s.max_rejections_per_session
+        """RFC 2920 groups sized so that even if every command is refused we stay within budget.
+
+        The first group carries the RSET ending the previous transaction and the MAIL FROM. The
+        group that spends the last of the budget, when its few RCPTs are all expected to be
+        refused, also carries RSET and QUIT: the session ends with it (one round trip less).
+        """
         mail: Reply | None = None
         queue = list(shared)
-        while queue and errors < budget:
-            room = budget - errors - (1 if mail is None else 0)
-            group = queue[: max(room, 0)]
-            cmds: list[tuple[str | None, str]] = [(None, mail_line)] if mail is None else []
-            cmds.extend((it.domain, f"RCPT TO:<{it.recipient}>") for it in group)
-            if not group and mail is not None:
+        while queue:
+            lead = tally.lead(mail_line) if mail is None else []
+            group = queue[: max(tally.max_errors - tally.errors - len(lead), 0)]
+            if not group:
                 break
+            last = (
+                len(group) <= _LAST_GROUP_MAX
+                and tally.errors + len(lead) + len(group) >= tally.max_errors
+                and not any(it.expect_accept for it in group)
+            )
+            cmds = [*lead, *((it.domain, f"RCPT TO:<{it.recipient}>") for it in group)]
+            if last:
+                cmds += [(None, "RSET"), (None, "QUIT")]
             t1 = time.monotonic()
             replies = await c.pipeline(cmds)
-            each = (time.monotonic() - t1) / max(len(replies), 1)
+            each = (time.monotonic() - t1) / len(replies)
+            if last:
+                replies, rset = replies[:-2], replies[-2]
+                tally.junk += 1
+                tally.errors += rset.klass >= 4
+                await c.close()
             if mail is None:
-                mail, replies = replies[0], replies[1:]
-                if mail.code == 421:
-                    return R_421, f"MAIL FROM answered {mail}"
+                stop = tally.took_lead(replies[: len(lead)], shared=True)
+                if stop is not None:
+                    return stop
+                mail, replies = replies[len(lead) - 1], replies[len(lead) :]
                 if mail.klass != 2:
-                    for it in shared:
-                        touched.add(it.domain)
-                        self._record_mail_refused(t, it, mail, retry)
-                        items.remove(it)
-                    return None
+                    tally.errors += sum(r.klass >= 4 for r in replies)  # 503s after the refused MAIL
+                    return self._shared_mail_refused(t, items, shared, mail, tally, retry, touched)
             for it, r in zip(group, replies, strict=True):
                 touched.add(it.domain)
                 if r.code == 421:
@@ -607,8 +659,47 @@ class Engine:
                 self._record(t, it, r, mail, each, retry)
                 items.remove(it)
                 queue.remove(it)
-                errors += r.klass >= 4
+                tally.errors += r.klass >= 4
+            if last:
+                tally.rset_due = False
+                return "", ""  # QUIT is said: the rest waits for the next session
         return None
+
+    def _shared_mail_refused(
+        self,
+        t: Target,
+        items: list[Item],
+        shared: list[Item],
+        mail: Reply,
+        tally: _Tally,
+        retry: bool,
+        touched: set[str],
+    ) -> tuple[str, str]:
+        """The shared sender was refused: that is the answer for these recipients only when it
+        happened in the session's first transaction; a later refusal (a per-session message limit)
+        just ends the session, and its recipients wait for the next one. Either way the session ends."""
+        if tally.shared == 1:
+            for it in shared:
+                touched.add(it.domain)
+                self._record_mail_refused(t, it, mail, retry)
+                items.remove(it)
+        return "", ""
+
+    async def _close(self, c: SmtpClient, tally: _Tally, pipelining: bool) -> tuple[str, str]:
+        """End the last transaction (RSET) and the session (QUIT): one group when pipelining."""
+        if not tally.rset_due:
+            return "", ""
+        if not pipelining:
+            return (R_421, "RSET answered 421") if await self._rset(c, tally) else ("", "")
+        tally.rset_due = False
+        try:
+            replies = await c.pipeline([(None, "RSET"), (None, "QUIT")])
+        except ProbeError as exc:
+            # Every answer is already recorded: a goodbye that fails costs nothing (as in quit()).
+            c.note(f"while closing: {exc}")
+            replies = []
+        await c.close()
+        return (R_421, "RSET answered 421") if replies and replies[0].code == 421 else ("", "")
 
     def _record_mail_refused(self, t: Target, it: Item, mail: Reply, retry: bool) -> None:
         acc = t.accs[it.domain]
@@ -619,10 +710,98 @@ class Engine:
         else:
             acc.outcomes[key] = dataclasses.replace(old, error=R_MAIL_REJECTED, mail_reply=mail)
 
-    async def _rset(self, c: SmtpClient) -> bool:
-        """RSET; True when the server answered 421 (stop)."""
+    async def _rset(self, c: SmtpClient, tally: _Tally) -> bool:
+        """RSET (lock-step); True when the server answered 421 (stop)."""
         r = await c.command("RSET")
+        tally.rset_due = False
+        tally.junk += 1
+        tally.errors += r.klass >= 4
         return r.code == 421
+
+
+# At most this many RCPTs in a group that also says goodbye: if the server accepts them after all
+# (they were expected to be refused), the session ends with this much error budget unused.
+_LAST_GROUP_MAX = 2
+
+# Postfix counts EHLO/HELO, RSET, NOOP, VRFY and ETRN as "junk" and, past smtpd_junk_command_limit
+# (100; 1 under stress), adds an error for each; Exim drops a client past smtp_accept_max_nonmail
+# (10) but does not count one RSET between messages. Half Postfix's default keeps a wide margin.
+MAX_JUNK_PER_SESSION = 50
+
+
+@dataclass
+class _Tally:
+    """What one session has spent of the server's patience (Postfix's per-session counters)."""
+
+    max_errors: int  # refused commands allowed (max_rejections_per_session)
+    junk: int = 0  # EHLO/HELO/RSET sent
+    errors: int = 0  # 4xx/5xx replies so far
+    rset_due: bool = False  # a MAIL was sent: RSET before the next MAIL and before QUIT
+    transactions: int = 0  # MAIL commands sent
+    shared: int = 0  # of which with the shared sender
+
+    def affords(self, rcpts: int) -> bool:
+        """Room for one more transaction: (RSET,) MAIL and ``rcpts`` RCPTs, all refused at worst."""
+        worst = self.rset_due + 1 + rcpts
+        return self.errors + worst <= self.max_errors and self.junk + self.rset_due < MAX_JUNK_PER_SESSION
+
+    def lead(self, mail_line: str) -> list[tuple[str | None, str]]:
+        """The shared commands that open a transaction (RFC 2920 lets RSET lead a group)."""
+        return [(None, "RSET"), (None, mail_line)] if self.rset_due else [(None, mail_line)]
+
+    def took_lead(self, replies: Sequence[Reply], shared: bool = False) -> tuple[str, str] | None:
+        """Count the replies to :meth:`lead`'s commands; (reason, detail) to stop on a 421."""
+        if self.rset_due:
+            rset, replies = replies[0], replies[1:]
+            self.rset_due = False
+            self.junk += 1
+            self.errors += rset.klass >= 4
+            if rset.code == 421:
+                return R_421, "RSET answered 421"
+        return self.took_mail(replies[0], shared)
+
+    def took_mail(self, mail: Reply, shared: bool = False) -> tuple[str, str] | None:
+        self.transactions += 1
+        self.shared += shared
+        if mail.code == 421:
+            return R_421, f"MAIL FROM answered {mail}"
+        self.errors += mail.klass >= 4
+        self.rset_due = True  # also after a refused MAIL: harmless, and the server state is unknown
+        return None
+
+
+def _greetings_sent(c: SmtpClient) -> int:
+    """EHLO/HELO commands of this session so far (junk commands for Postfix)."""
+    return sum(1 for _tag, text in c.lines if text.startswith(("C: EHLO", "C: HELO")))
+
+
+def _domain_views(lines: Sequence[tuple[str | None, str]], domains: set[str]) -> dict[str, list[str]]:
+    """Each domain's part of a session transcript: the shared lines (tag None) and its own, in order.
+
+    One pass over the lines, then a merge per domain: a session can carry a thousand RCPTs of
+    hundreds of domains, and filtering the whole transcript once per domain was quadratic.
+    """
+    at: list[int] = []  # positions of the shared lines
+    shared: list[str] = []
+    own: dict[str, list[tuple[int, str]]] = {d: [] for d in domains}
+    for i, (tag, text) in enumerate(lines):
+        if tag is None:
+            at.append(i)
+            shared.append(text)
+        elif tag in own:
+            own[tag].append((i, text))
+    views: dict[str, list[str]] = {}
+    for d, mine in own.items():
+        view: list[str] = []
+        done = 0
+        for i, text in mine:  # a domain has a few lines of its own, the session many shared ones
+            upto = bisect.bisect_left(at, i, lo=done)
+            view.extend(shared[done:upto])
+            view.append(text)
+            done = upto
+        view.extend(shared[done:])
+        views[d] = view
+    return views
 
 
 def stderr_progress(message: str) -> None:

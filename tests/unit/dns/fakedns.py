@@ -51,8 +51,13 @@ def _answer(query: dns.message.Message, zone: Zone, servfail: set[str], drop: se
 
 
 @contextlib.contextmanager
-def serve(zone: Zone, servfail: set[str] = frozenset(), drop: set[str] = frozenset()) -> Iterator[str]:  # type: ignore[assignment]
-    """Yields the nameserver spec "127.0.0.1:PORT"."""
+def serve(
+    zone: Zone,
+    servfail: set[str] = frozenset(),  # type: ignore[assignment]
+    drop: set[str] = frozenset(),  # type: ignore[assignment]
+    log: list[tuple[str, str]] | None = None,
+) -> Iterator[str]:
+    """Yields the nameserver spec "127.0.0.1:PORT"; ``log`` gets every (name, type) asked."""
     zone = {(n.lower() if n.endswith(".") else n.lower() + ".", t): v for (n, t), v in zone.items()}
     sf = {n.lower().rstrip(".") + "." for n in servfail}
     dr = {n.lower().rstrip(".") + "." for n in drop}
@@ -70,7 +75,11 @@ def serve(zone: Zone, servfail: set[str] = frozenset(), drop: set[str] = frozens
             except OSError:
                 return
             try:
-                wire = _answer(dns.message.from_wire(data), zone, sf, dr)
+                query = dns.message.from_wire(data)
+                if log is not None:
+                    q = query.question[0]
+                    log.append((q.name.to_text().lower(), dns.rdatatype.to_text(q.rdtype)))
+                wire = _answer(query, zone, sf, dr)
             except Exception:
                 continue
             if wire is not None:

@@ -141,3 +141,42 @@ def test_bad_domain_is_input_error(name: str) -> None:
 
     with pytest.raises(InputError):
         normalize_domain(name)
+
+
+def test_a_shared_mx_host_is_resolved_once_per_collect() -> None:
+    zone = {(f"d{i}.test", "MX"): ["10 mx.provider.test."] for i in range(5)}
+    zone[("mx.provider.test", "A")] = ["198.18.0.70"]
+    asked: list[tuple[str, str]] = []
+    with serve(zone, log=asked) as ns:
+        out = collect([f"d{i}.test" for i in range(5)], nameservers=[ns], timeout=1.0)
+    assert [o.hosts[0].addresses for o in out] == [("198.18.0.70",)] * 5
+    assert all(o.hosts[0].external for o in out)  # provider.test is not in the scope
+    assert asked.count(("mx.provider.test.", "A")) == 1
+    assert asked.count(("mx.provider.test.", "AAAA")) == 1
+    assert sum(1 for _n, t in asked if t == "MX") == 5
+    # A second collect (a second audit) asks again: nothing is cached across runs.
+    with serve(zone, log=asked) as ns:
+        collect(["d0.test"], nameservers=[ns], timeout=1.0)
+    assert asked.count(("mx.provider.test.", "A")) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "scope", "under"),
+    [
+        ("mx.example.test", ["example.test"], True),
+        ("MX.Example.TEST.", ["example.test."], True),
+        ("example.test", ["EXAMPLE.test"], True),
+        ("notexample.test", ["example.test"], False),
+        ("example.test", ["mx.example.test"], False),
+        ("a.b.c.example.test", ["other.test", "c.example.test"], True),
+        ("mx.example.test", [], False),
+        ("198.18.0.60", ["example.test"], False),
+        (".", ["example.test"], False),
+        ("mx.example.test", frozenset({"example.test"}), True),
+    ],
+)
+def test_is_under(name: str, scope: list[str], under: bool) -> None:
+    from auditor.collect.dns import is_under, scope_names
+
+    assert is_under(name, scope) is under
+    assert is_under(name, scope_names(scope)) is under

@@ -42,6 +42,7 @@ class Scripted:
     extensions: tuple[str, ...] = ("SIZE 10240000",)
     rcpt: RcptFn = field(default_factory=lambda: known_only(set()))
     mail: Callable[[str], str] = lambda _s: "250 2.1.0 Ok"
+    max_messages: int = 0  # > 0: the MAIL commands past this many in one session get a 452
     reply_delay: float = 0.0
     hostile: str = ""  # endless-multiline | huge-line | garbage | drop-after-rcpt | tls-broken
     # What the server saw.
@@ -49,6 +50,10 @@ class Scripted:
     commands: list[str] = field(default_factory=list)
     early_talk: int = 0  # commands that arrived before the previous reply was sent
     rejections_per_session: list[int] = field(default_factory=list)
+    session_commands: list[list[str]] = field(default_factory=list)
+    # Postfix-style "junk" commands (EHLO/HELO/RSET/NOOP) per session: smtpd_junk_command_limit.
+    junk_per_session: list[int] = field(default_factory=list)
+    out_of_sequence: int = 0  # MAIL inside a transaction or RCPT outside one (answered 503)
     mail_commands: int = 0
     accepted_transactions: int = 0  # MAIL transactions with at least one 2xx RCPT (Postfix in_flow tokens)
     port: int = 0
@@ -66,6 +71,8 @@ class Scripted:
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         self.rejections_per_session.append(0)
+        self.session_commands.append([])
+        self.junk_per_session.append(0)
         try:
             await self._talk(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, OSError):
@@ -98,18 +105,23 @@ class Scripted:
             return
         sender = ""
         accepted = False
+        in_transaction = False  # RFC 5321 §4.1.4: MAIL inside a transaction / RCPT outside is a 503
+        messages = 0
         for _ in range(10_000):
             line = await reader.readline()
             if not line:
                 return
             cmd = line.decode("utf-8", "replace").strip()
             self.commands.append(cmd)
+            self.session_commands[-1].append(cmd)
             if self.reply_delay:
                 await asyncio.sleep(self.reply_delay)
                 # Anything already buffered was sent before our reply: an early talker.
                 if reader._buffer:  # type: ignore[attr-defined]
                     self.early_talk += 1
             verb = cmd.split(" ", 1)[0].split(":", 1)[0].upper()
+            if verb in ("EHLO", "HELO", "RSET", "NOOP"):
+                self.junk_per_session[-1] += 1
             if verb == "EHLO":
                 exts = ["fake.test", *self.extensions]
                 text = "".join(f"250-{e}\r\n" for e in exts[:-1]) + f"250 {exts[-1]}\r\n"
@@ -125,14 +137,26 @@ class Scripted:
                     return
             elif verb == "MAIL":
                 self.mail_commands += 1
+                messages += 1
                 accepted = False
-                sender = cmd.partition(":")[2].strip().strip("<>")
-                reply = self.mail(sender)
+                if in_transaction:
+                    self.out_of_sequence += 1
+                    reply = "503 5.5.1 Error: nested MAIL command"
+                elif self.max_messages and messages > self.max_messages:
+                    reply = "452 4.5.3 Error: too many messages in this session"
+                else:
+                    sender = cmd.partition(":")[2].strip().strip("<>")
+                    reply = self.mail(sender)
+                    in_transaction = reply.startswith("2")
                 self._count(reply)
                 writer.write(reply.encode() + b"\r\n")
             elif verb == "RCPT":
                 addr = cmd.partition(":")[2].strip().strip("<>")
-                reply = self.rcpt(addr, sender, self)
+                reply = "503 5.5.1 Error: need MAIL command"
+                if in_transaction:
+                    reply = self.rcpt(addr, sender, self)
+                else:
+                    self.out_of_sequence += 1
                 self._count(reply)
                 if reply.startswith("2") and not accepted:
                     accepted = True
@@ -142,6 +166,7 @@ class Scripted:
                     await writer.drain()
                     return
             elif verb in ("RSET", "NOOP"):
+                in_transaction = in_transaction and verb == "NOOP"
                 writer.write(b"250 2.0.0 Ok\r\n")
             elif verb == "QUIT":
                 writer.write(b"221 2.0.0 Bye\r\n")

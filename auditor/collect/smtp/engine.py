@@ -371,6 +371,9 @@ class Engine:
                 acc.failure_detail = f"our source address {source} is inside the trusted network {net}"
             items.clear()
             return
+        if items:  # progress: which MX, which stage (the audit shows it as its live line on a terminal)
+            stage = "retrying 4xx answers" if retry else "probing"
+            self.progress(f"probe: {stage} {t.label}: {len({it.domain for it in items})} domain(s)")
         backed_off = False
         for _ in range(len(items) + 2):  # every normal session consumes at least one item
             if not items:

@@ -34,11 +34,10 @@ def postfix_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
 
     def run(_remaining: float) -> Sequence[Observation]:
         from auditor.collect.postfix import collect
+        from auditor.collect.smtp.vantage import networks_from_mynetworks
 
         configs = [collect(d) for d in dirs]
         ctx.postfix_configs.extend(configs)
-        from auditor.collect.smtp.vantage import networks_from_mynetworks
-
         for c in configs:  # the MXs trust these: probing from inside them proves nothing
             ctx.trusted_networks.extend(str(n) for n in networks_from_mynetworks(c.value("mynetworks")))
         return configs

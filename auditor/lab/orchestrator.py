@@ -185,7 +185,7 @@ class Lab:
         ACTIVE_FILE.write_text(str(sd.resolve()) + "\n")
 
         try:
-            netns.create()
+            procs.bounded(netns.create, 60, "creating the lab's network namespaces")
         except (OSError, NetlinkError) as exc:
             raise LabError(f"cannot create the lab network (namespaces, veths, bridge): {exc}") from None
         mark("netns")
@@ -379,7 +379,7 @@ class Lab:
         if stray:
             procs.kill_all(stray, STOP_TIMEOUT)
             done.append(f"killed {len(stray)} leftover process(es) in lab namespaces")
-        done += netns.destroy()
+        done += procs.bounded(netns.destroy, 60, "removing the lab's network namespaces")
         for sd in sorted(dirs):
             state = self._load_state(sd)
             if postfix.restore(sd / "main.cf.backup"):

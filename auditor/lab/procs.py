@@ -7,9 +7,13 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class LabError(RuntimeError):
@@ -35,6 +39,31 @@ def run(argv: Sequence[str], timeout: float = 30.0, what: str = "") -> str:
         out = (proc.stdout + proc.stderr).strip().replace("\r", "")
         raise LabError(f"{what or argv[0]} failed (exit {proc.returncode}): {out[-600:]}")
     return proc.stdout
+
+
+def bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """Run ``fn`` in a worker thread and give up after ``timeout`` seconds with a LabError.
+
+    pyroute2's netlink calls have no timeout of their own, and one was seen waiting forever for its
+    answer on a loaded machine: the lab must fail with a clear error instead of hanging.
+    """
+    box: list[T] = []
+    err: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            box.append(fn())
+        except BaseException as exc:  # re-raised in the caller's thread
+            err.append(exc)
+
+    t = threading.Thread(target=work, name=f"lab-{what}", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise LabError(f"{what}: no answer within {timeout:.0f} s (netlink call hung)")
+    if err:
+        raise err[0]
+    return box[0]
 
 
 def in_netns(ns: str, argv: Sequence[str]) -> list[str]:

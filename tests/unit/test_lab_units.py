@@ -253,3 +253,20 @@ def test_authorize_merges_and_restore_puts_main_cf_back(
     assert "alternate_config_directories = /run/x/pf/etc" in main_cf.read_text()
     postfix.restore(backup)
     assert not main_cf.exists()
+
+
+def test_bounded_gives_a_lab_error_instead_of_hanging() -> None:
+    """A netlink call that never answers must end the lab's bring-up with an error, not hang it."""
+    import threading as _threading
+
+    from auditor.lab.procs import LabError, bounded
+
+    release = _threading.Event()
+    t0 = time.monotonic()
+    with pytest.raises(LabError, match="no answer within"):
+        bounded(lambda: release.wait(30), 0.5, "a hung call")
+    release.set()
+    assert time.monotonic() - t0 < 5
+    assert bounded(lambda: 42, 5, "a quick call") == 42
+    with pytest.raises(ValueError):
+        bounded(lambda: int("x"), 5, "a failing call")

@@ -35,6 +35,7 @@ REJECTED_AT_RCPT = "rejected-at-rcpt"
 REJECTED_AT_DATA = "rejected-at-data"
 REJECTED_AFTER_DATA = "rejected-after-data"
 ACCEPTED = "accepted"
+DEFERRED = "deferred"  # a 4xx at RCPT, DATA or end of DATA: greylisting, a lookup failure — not measured
 ERROR = "error"
 
 
@@ -175,7 +176,12 @@ async def _probe_one(
                 # A broken TLS stack must not stop the probe: reconnect in plain text.
                 await client.close()
                 banner = await client.connect(target.address, settings.port, settings.source_address)
-                await client.ehlo(settings.ehlo)
+                if banner.klass != 2:
+                    raise ProbeError("banner-refused", str(banner)) from None
+                if (await client.ehlo(settings.ehlo)).klass != 2:
+                    raise ProbeError(
+                        "protocol-error", "EHLO/HELO refused after the plain-text reconnect"
+                    ) from None
         dsn = "DSN" in client.extensions
         # No RET=: the server's default is exactly what NDR-FMT-002 judges (full body or headers).
         mail = f"MAIL FROM:<{env_from}>" + (f" ENVID=bsa-{token}" if dsn else "")
@@ -184,11 +190,15 @@ async def _probe_one(
             raise ProbeError("mail-from-rejected", str(reply))
         rcpt_cmd = f"RCPT TO:<{rcpt}>" + (f" NOTIFY=FAILURE,DELAY ORCPT=rfc822;{rcpt}" if dsn else "")
         reply = await client.command(rcpt_cmd)
-        if reply.klass != 2:
+        if reply.klass == 4:
+            outcome = DEFERRED
+        elif reply.klass != 2:
             outcome = REJECTED_AT_RCPT
         else:
             reply = await client.command("DATA")
-            if reply.code != 354:
+            if reply.klass == 4:
+                outcome = DEFERRED
+            elif reply.code != 354:
                 outcome = REJECTED_AT_DATA
             else:
                 client.note(f"sending the labelled {probe} test message (token bsa-{token})")
@@ -199,6 +209,8 @@ async def _probe_one(
                 reply = await client.send_message(text)
                 if reply.klass == 2:
                     outcome, accepted_at = ACCEPTED, time.time()
+                elif reply.klass == 4:
+                    outcome = DEFERRED
                 else:
                     outcome = REJECTED_AFTER_DATA
         await client.quit()

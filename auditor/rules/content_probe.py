@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from auditor.collect.dataprobe import (
     ACCEPTED,
+    DEFERRED,
     ERROR,
     REJECTED_AFTER_DATA,
     REJECTED_AT_DATA,
@@ -23,6 +24,10 @@ _REMEDIATION = """
     Exchange: Set-MalwareFilterPolicy -EnableExternalSenderNotifications $false, transport rules
     -DeleteMessage instead of -RejectMessageReasonText.
     """
+
+
+# A notice from a content filter usually leaves within seconds; less than this is no evidence.
+MIN_SILENCE = 30.0
 
 
 def _judge(r: Rule, kind: str, obs: Observations) -> Iterator[Finding]:
@@ -51,6 +56,13 @@ def _judge(r: Rule, kind: str, obs: Observations) -> Iterator[Finding]:
                 f"({p.bounce_kind or 'message'}) to {to}: detected spam/malware becomes backscatter",
                 ev,
             )
+        elif p.outcome == ACCEPTED and p.waited < MIN_SILENCE:
+            yield r.inconclusive(
+                p.target,
+                f"{where} accepted the {kind.upper()} test message; {p.waited:.0f} s is too short a watch "
+                f"to call the silence a pass (at least {MIN_SILENCE:.0f} s)",
+                ev,
+            )
         elif p.outcome == ACCEPTED:
             yield r.passed(
                 p.target,
@@ -68,6 +80,10 @@ def _judge(r: Rule, kind: str, obs: Observations) -> Iterator[Finding]:
                 f"{where} refused the test mailbox {p.recipient} at RCPT ({p.reply}): "
                 "name a mailbox that exists",
                 ev,
+            )
+        elif p.outcome == DEFERRED:
+            yield r.inconclusive(
+                p.target, f"{where} deferred the {kind.upper()} test ({p.reply}): run it later", ev
             )
         elif p.outcome == ERROR:
             yield r.inconclusive(p.target, f"the {kind.upper()} test could not be sent: {p.error}", ev)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from auditor.collect.dataprobe import (
     ACCEPTED,
+    DEFERRED,
     ERROR,
     REJECTED_AFTER_DATA,
     REJECTED_AT_DATA,
@@ -105,6 +106,13 @@ def confirmed_backscatter(obs: Observations, r: Rule) -> Iterator[Finding]:
                 f"{p.mx_host} [{p.address}] refused the unknown recipient in the session ({p.outcome})",
                 _evidence(p, f"refused during SMTP: {p.reply}"),
             )
+        elif p.outcome == DEFERRED:
+            yield r.inconclusive(
+                p.target,
+                f"{p.mx_host} [{p.address}] deferred the DATA probe ({p.reply}): greylisting or a temporary "
+                "failure; run it again later",
+                _evidence(p, f"4xx: {p.reply}"),
+            )
         elif p.outcome == ERROR:
             yield r.inconclusive(
                 p.target,
@@ -152,6 +160,8 @@ def rejected_after_data(obs: Observations, r: Rule) -> Iterator[Finding]:
             )
         elif p.outcome == REJECTED_AT_RCPT:
             yield r.passed(p.target, f"{p.mx_host} [{p.address}] rejects unknown recipients at RCPT")
+        elif p.outcome == DEFERRED:
+            yield r.inconclusive(p.target, f"{p.mx_host} [{p.address}] deferred the probe: {p.reply}")
 
 
 @rule(

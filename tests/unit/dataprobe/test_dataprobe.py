@@ -42,6 +42,7 @@ class _Mta:
 
     def __init__(self, mode: str, sink_port: int, to_header: bool = False) -> None:
         self.mode, self.sink_port, self.to_header = mode, sink_port, to_header
+        self.received: list[bytes] = []
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, opts: Any) -> str:
         if self.mode == "reject-rcpt":
@@ -50,6 +51,9 @@ class _Mta:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(envelope.original_content)
+        if self.mode == "defer-eod":
+            return "451 4.7.1 Try again later"
         if self.mode == "reject-eod":
             return "550 5.1.1 User unknown"
         if self.mode == "silent":
@@ -140,9 +144,10 @@ def test_bounce_to_header_from_is_ndr_002(sink: BounceSink) -> None:
     assert ("SMTP-NDR-001", Status.INCONCLUSIVE) in statuses
 
 
-def _run_content(sink: BounceSink, mode: str) -> list[Any]:
+def _run_content(sink: BounceSink, mode: str) -> tuple[list[Any], _Mta]:
     port = _port()
-    ctl = Controller(_Mta(mode, sink.port), hostname="127.0.0.1", port=port)
+    mta = _Mta(mode, sink.port)
+    ctl = Controller(mta, hostname="127.0.0.1", port=port)
     ctl.start()
     try:
         target = ProbeResult(
@@ -153,7 +158,7 @@ def _run_content(sink: BounceSink, mode: str) -> list[Any]:
             primary=True,
         )
         settings = ProbeSettings(port=port, timeout=5, session_delay=0, ehlo="prober.test")
-        return run_data_probes(
+        obs = run_data_probes(
             [target],
             sink_domain=SINK,
             settings=settings,
@@ -162,20 +167,46 @@ def _run_content(sink: BounceSink, mode: str) -> list[Any]:
             wait=5,
             content_mailbox="spamtest@example.test",
         )
+        return obs, mta
     finally:
         ctl.stop()
 
 
 @pytest.mark.parametrize(
     ("mode", "status"),
-    [("bounce", Status.FAIL), ("reject-eod", Status.PASS), ("silent", Status.PASS)],
+    [
+        ("bounce", Status.FAIL),
+        ("reject-eod", Status.PASS),
+        ("silent", Status.PASS),  # with the minimum watch lowered below the test's 5 s
+        ("defer-eod", Status.INCONCLUSIVE),
+    ],
 )
-def test_gtube_and_eicar_probes(sink: BounceSink, mode: str, status: Status) -> None:
-    obs = _run_content(sink, mode)
+def test_gtube_and_eicar_probes(
+    sink: BounceSink, mode: str, status: Status, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.rules import content_probe
+
+    monkeypatch.setattr(content_probe, "MIN_SILENCE", 1.0)
+    obs, mta = _run_content(sink, mode)
     probes = {o.probe: o for o in obs if isinstance(o, DataProbeResult)}
     assert set(probes) == {"unknown-recipient", "gtube", "eicar"}
     assert probes["gtube"].recipient == "spamtest@example.test"
-    sent = "\n".join(probes["eicar"].transcript)
-    assert "eicar" in sent.lower()
+    sent = b"\n".join(mta.received)
+    assert b"GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL" in sent and b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE" in sent
     found = {(f.rule_id, f.status) for f in evaluate(obs)}
     assert ("CF-PROBE-001", status) in found and ("CF-PROBE-002", status) in found
+
+
+def test_silence_over_a_short_watch_is_not_a_pass(sink: BounceSink) -> None:
+    obs, _ = _run_content(sink, "silent")  # waited at most 5 s, below MIN_SILENCE
+    found = {(f.rule_id, f.status) for f in evaluate(obs)}
+    assert ("CF-PROBE-001", Status.INCONCLUSIVE) in found
+
+
+def test_a_deferred_probe_is_not_a_pass(sink: BounceSink) -> None:
+    obs = _run(sink, "defer-eod")
+    (p,) = [o for o in obs if isinstance(o, DataProbeResult)]
+    assert p.outcome == "deferred"
+    statuses = {(f.rule_id, f.status) for f in evaluate(obs)}
+    assert ("SMTP-NDR-001", Status.INCONCLUSIVE) in statuses
+    assert ("SMTP-RCPT-004", Status.INCONCLUSIVE) in statuses

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from auditor.collect.postfix import postconf as postconf_mod
 from auditor.collect.postfix.model import PostfixConfig
 from auditor.collect.postfix.parse import parse_files
-from auditor.collect.postfix.redact import redact_params, redact_service
+from auditor.collect.postfix.redact import (
+    redact_params,
+    redact_service,
+    scrub_param,
+    scrub_text,
+    secret_values,
+)
 from auditor.collect.postfix.tables import collect_tables
 
 
@@ -43,6 +50,8 @@ def collect(directory: str, *, use_postconf: bool | None = None) -> PostfixConfi
     tables, table_notes = collect_tables(parsed)
     main_cf = str(parsed.directory / "main.cf")
     master_cf = parsed.master.path
+    # Secret values, wherever else they were expanded into (``alias_maps = $x_bind_pw``).
+    secrets = secret_values(parsed.params, parsed.services)
     return PostfixConfig(
         target=str(parsed.directory),
         source=source,
@@ -50,8 +59,15 @@ def collect(directory: str, *, use_postconf: bool | None = None) -> PostfixConfi
         master_cf=master_cf,
         mail_version=mail_version,
         defaults_version=parsed.defaults.version,
-        params=redact_params(parsed.params),
-        services=tuple(redact_service(s) for s in parsed.services),
+        params={n: scrub_param(pv, secrets) for n, pv in redact_params(parsed.params).items()},
+        services=tuple(
+            replace(
+                svc,
+                overrides={n: scrub_param(pv, secrets) for n, pv in svc.overrides.items()},
+                args=tuple(scrub_text(a, secrets) for a in svc.args),
+            )
+            for svc in (redact_service(s) for s in parsed.services)
+        ),
         tables=tables,
         templates=tuple(parsed.templates),
         notes=tuple(parsed.notes + table_notes),

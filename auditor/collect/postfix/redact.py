@@ -59,6 +59,12 @@ def _redact_args(args: tuple[str, ...]) -> tuple[str, ...]:
         if tok != "-o" or i >= len(args):
             continue
         nxt = args[i]
+        if nxt.startswith("{") and nxt.endswith("}") and nxt != "{":  # -o "{ name = value }" as one token
+            name, _, value = nxt[1:-1].partition("=")
+            if _secret_override(name.strip(), value):
+                out.append(f"{{ {name.strip()} = {REDACTED} }}")
+                i += 1
+            continue
         if nxt == "{":  # -o { name = value … }
             end = next((j for j in range(i, len(args)) if args[j] == "}"), len(args) - 1)
             text = " ".join(args[i + 1 : end])
@@ -79,6 +85,28 @@ def _redact_args(args: tuple[str, ...]) -> tuple[str, ...]:
             out.append(f"{name}={REDACTED}")
             i = j
     return tuple(out)
+
+
+def secret_values(params: dict[str, ParamValue], services: list[MasterService]) -> set[str]:
+    """The secret values themselves, so that a reference elsewhere (``$x_bind_pw``) is hidden too."""
+    found: set[str] = set()
+    pvs = [*params.values(), *(pv for s in services for pv in s.overrides.values())]
+    for pv in pvs:
+        if _SECRET_NAME.search(pv.name):
+            found |= {v for v in (pv.value.strip(), pv.raw.strip()) if len(v) >= 4 and not v.startswith("$")}
+    return found
+
+
+def scrub_text(text: str, secrets: set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def scrub_param(pv: ParamValue, secrets: set[str]) -> ParamValue:
+    value, raw = scrub_text(pv.value, secrets), scrub_text(pv.raw, secrets)
+    return pv if (value, raw) == (pv.value, pv.raw) else replace(pv, value=value, raw=raw)
 
 
 def redact_service(svc: MasterService) -> MasterService:

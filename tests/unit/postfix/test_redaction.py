@@ -17,11 +17,15 @@ ldapsource_server_host = ldap.example.test
 ldapsource_bind_dn = cn=postfix,dc=example,dc=test
 ldapsource_bind_pw = Sup3rS3cret-main
 smtp_sasl_password_maps = static:relayuser:Sup3rS3cret-static
+# a secret referenced from another parameter is expanded into it: hidden there too
+local_recipient_maps = $ldapsource_bind_pw
 """
 MASTER_CF = """\
 smtp      inet  n       -       n       -       -       smtpd
 relay     unix  -       -       n       -       -       smtp
   -o smtp_sasl_password_maps=inline:{ [smarthost]:587=user:Sup3rS3cret-inline }
+submission inet n       -       n       -       -       smtpd
+  -o { ldapx_bind_pw = Sup3rS3cret-group }
 """
 
 

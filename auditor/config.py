@@ -280,6 +280,18 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
             path,
             lines.line("probe", 0, "data_probes"),
         )
+    if pr.content_test_mailbox and not pr.data_probes:
+        raise InputError(
+            "probe.content_test_mailbox needs probe.data_probes = true (the content tests are DATA probes)",
+            path,
+            lines.line("probe", 0, "content_test_mailbox"),
+        )
+    if pr.data_probes and pr.bounce_mailbox and not os.path.exists(cfg.resolve(pr.bounce_mailbox)):
+        raise InputError(
+            f"probe.bounce_mailbox {cfg.resolve(pr.bounce_mailbox)!r} does not exist",
+            path,
+            lines.line("probe", 0, "bounce_mailbox"),
+        )
     box_domain = pr.content_test_mailbox.rpartition("@")[2].lower()
     if pr.content_test_mailbox and box_domain not in {d.lower() for d in cfg.site.domains}:
         raise InputError(

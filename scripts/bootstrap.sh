@@ -23,8 +23,10 @@ for p in "${APT_PACKAGES[@]}"; do
 done
 if ((${#missing[@]})); then
   # Daemons must not start from postinst (slapd would grab :389): the lab runs its own instances.
+  made_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
   fi
   debconf-set-selections <<'P'
 postfix postfix/main_mailer_type select No configuration
@@ -33,6 +35,8 @@ slapd slapd/no_configuration boolean true
 P
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Only for the install: leave the host's service policy as it was.
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 PY=${PYTHON:-python3}

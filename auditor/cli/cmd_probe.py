@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 from auditor.cli.common import add_report_options, emit
+from auditor.collect.dataprobe import BounceReader, SinkUnavailable, bounce_source, run_data_probes
+from auditor.collect.sink import TokenStore
 from auditor.engine import build_report, now_iso
 from auditor.model import InputError
 
@@ -16,11 +18,18 @@ def _positive(kind: type[float] | type[int]) -> Any:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+        if value < 0 or value != value or value == float("inf"):  # negative, NaN, infinite
+            raise argparse.ArgumentTypeError(f"must be a finite number, not negative: {text!r}")
         return value
 
     return parse
+
+
+def _wait(text: str) -> float:
+    value = float(_positive(float)(text))
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
 
 
 def register(sub: Any) -> None:
@@ -120,7 +129,7 @@ def register(sub: Any) -> None:
         "--token-dir", default="", metavar="DIR", help="write live tokens here for a separately run sink"
     )
     d.add_argument(
-        "--bounce-wait", type=_positive(float), default=120.0, metavar="S", help="watch for bounces"
+        "--bounce-wait", type=_wait, default=120.0, metavar="S", help="watch for bounces"
     )
     d.add_argument(
         "--content-test-mailbox",
@@ -202,39 +211,52 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--data needs --sink-domain (DATA probes are refused without a bounce sink)")
     if args.data and not (args.sink_listen or args.bounce_mailbox):
         raise InputError("--data needs --sink-listen ADDR:PORT or --bounce-mailbox PATH to receive bounces")
+    if args.content_test_mailbox and not args.data:
+        raise InputError("--content-test-mailbox needs --data (the content tests are DATA probes)")
     if args.content_test_mailbox and args.content_test_mailbox.rpartition("@")[2].lower() not in domains:
         raise InputError("--content-test-mailbox must be an address in one of the domains probed")
     started = now_iso()
-    observations = probe_domains(domains, settings, progress=stderr_progress)
-    if args.data:
-        observations += _data_probes(args, settings, observations)
+    if not args.data:
+        observations = probe_domains(domains, settings, progress=stderr_progress)
+    else:
+        # The bounce source first: a sink that cannot listen is an error before any probe is sent.
+        tokens = TokenStore(args.token_dir or None)
+        source = bounce_source(
+            args.sink_domain,
+            tokens,
+            sink_listen=args.sink_listen,
+            sink_maildir=args.sink_maildir,
+            mailbox=args.bounce_mailbox,
+        )
+        try:
+            with source as (reader, poll):
+                observations = probe_domains(domains, settings, progress=stderr_progress)
+                observations += _data_probes(args, settings, observations, tokens, reader, poll)
+        except SinkUnavailable as exc:
+            raise InputError(str(exc)) from None
     report = build_report(observations, command=command, started=started, scope=domains)
     return emit(report, args)
 
 
-def _data_probes(args: argparse.Namespace, settings: Any, observations: list[Any]) -> list[Any]:
-    from auditor.collect.dataprobe import bounce_source, run_data_probes
-    from auditor.collect.sink import TokenStore
+def _data_probes(
+    args: argparse.Namespace,
+    settings: Any,
+    observations: list[Any],
+    tokens: TokenStore,
+    reader: BounceReader,
+    poll: float,
+) -> list[Any]:
     from auditor.collect.smtp.model import ProbeResult, Verdict
 
     measured = (Verdict.ACCEPTS_UNKNOWN, Verdict.REJECTS_UNKNOWN, Verdict.DEFERS_UNKNOWN)
     targets = [o for o in observations if isinstance(o, ProbeResult) and o.verdict in measured]
-    tokens = TokenStore(args.token_dir or None)
-    source = bounce_source(
-        args.sink_domain,
-        tokens,
-        sink_listen=args.sink_listen,
-        sink_maildir=args.sink_maildir,
-        mailbox=args.bounce_mailbox,
+    return run_data_probes(
+        targets,
+        sink_domain=args.sink_domain,
+        settings=settings,
+        register=tokens.add,
+        reader=reader,
+        wait=args.bounce_wait,
+        poll=poll,
+        content_mailbox=args.content_test_mailbox,
     )
-    with source as (reader, poll):
-        return run_data_probes(
-            targets,
-            sink_domain=args.sink_domain,
-            settings=settings,
-            register=tokens.add,
-            reader=reader,
-            wait=args.bounce_wait,
-            poll=poll,
-            content_mailbox=args.content_test_mailbox,
-        )

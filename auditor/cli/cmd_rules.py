@@ -16,7 +16,7 @@ from auditor.rules.base import Rule
 
 def register(sub: Any) -> None:
     p = sub.add_parser("rules", help="list the rules (id, severity, title)")
-    p.add_argument("--family", help="only this family (postfix, smtp, dns, exchange, directory, ndr)")
+    p.add_argument("--family", help="only this family (see the family column of `rules`)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=run_rules)
     e = sub.add_parser("explain", help="print a rule's page: what it flags, why, how to fix, sources")
@@ -25,6 +25,13 @@ def register(sub: Any) -> None:
 
 
 def run_rules(args: argparse.Namespace) -> int:
+    families = sorted({r.family for r in load_all().values()})
+    if args.family and args.family not in families:
+        print(
+            f"backscatter-audit: error: unknown family {args.family!r} (one of: {', '.join(families)})",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     rules = [r for r in load_all().values() if not args.family or r.family == args.family]
     if args.format == "json":
         doc = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -224,6 +225,14 @@ async def _probe_one(
     return _Pending(result, {token, header_token})
 
 
+def _arrival(path: str) -> float:
+    """When a bounce arrived: its file's mtime (a poll may read it seconds later), else now."""
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return time.time()
+
+
 def _sink_envelope_to(data: bytes) -> str:
     head = data[:4096].decode("latin-1")
     for line in head.splitlines():
@@ -265,6 +274,10 @@ def mailbox_reader(paths: Sequence[str]) -> BounceReader:
     return read
 
 
+class SinkUnavailable(RuntimeError):
+    """The bounce sink could not listen (port in use, no permission for port 25)."""
+
+
 @contextlib.contextmanager
 def bounce_source(
     sink_domain: str,
@@ -289,12 +302,17 @@ def bounce_source(
         try:
             sink.start()
         except OSError as exc:
-            raise InputError(f"cannot run the bounce sink on {sink_listen}: {exc.strerror or exc}") from None
+            # Not an input error: the probes measured so far are kept, the DATA probes are a gap.
+            raise SinkUnavailable(
+                f"cannot run the bounce sink on {sink_listen}: {exc.strerror or exc}"
+            ) from None
         try:
             yield sink_reader(sink), 0.2
         finally:
             sink.stop()
     elif mailbox:
+        if not os.path.exists(mailbox):
+            raise InputError("no such Maildir or mbox to read bounces from", mailbox)
         yield mailbox_reader([mailbox]), 1.0
     elif imap is not None:
         yield imap, 5.0
@@ -342,13 +360,20 @@ def run_data_probes(
     seen: set[str] = set()
     t0 = time.monotonic()
     deadline = t0 + wait
+    read_errors: list[str] = []
     grace_end: float | None = None  # once every envelope NDR is in, a short look for header-From ones
     while accepted and time.monotonic() < (grace_end or deadline):
-        for path, data in reader(seen):
+        try:
+            arrived = list(reader(seen))
+        except Exception as exc:  # a mailbox or IMAP hiccup: keep waiting, the next poll may work
+            read_errors.append(f"{type(exc).__name__}: {exc}")
+            arrived = []
+        for path, data in arrived:
             analysis = analyse_bytes(data, path)
             # The envelope recipient says which of a probe's two addresses the message went to;
             # the sink records it (X-BSA-Envelope-To), a mailbox may (Delivered-To).
-            rcpt = _sink_envelope_to(data) or analysis.delivered_to
+            # Without either, the notice's own To: (an NDR is addressed to the envelope sender).
+            rcpt = _sink_envelope_to(data) or analysis.delivered_to or analysis.header_to
             token = correlate(analysis, set(by_token), envelope_recipient=rcpt)
             if token is None:
                 continue
@@ -359,7 +384,7 @@ def run_data_probes(
                 r = replace(
                     r,
                     bounce_path=path,
-                    bounce_seconds=round(time.time() - p.result.accepted_at, 3),
+                    bounce_seconds=round(_arrival(path) - p.result.accepted_at, 3),
                     bounce_kind=analysis.kind,
                 )
             else:
@@ -381,7 +406,13 @@ def run_data_probes(
             break
         time.sleep(poll)
     waited = round(time.monotonic() - t0, 3)
-    results: list[Observation] = [
-        replace(found.get(p.result.token, p.result), waited=waited) for p in pending
-    ]
+    note = (
+        f"reading bounces failed {len(read_errors)} time(s), last: {read_errors[-1]}" if read_errors else ""
+    )
+    results: list[Observation] = []
+    for p in pending:
+        r = replace(found.get(p.result.token, p.result), waited=waited)
+        if note and r.outcome == ACCEPTED and r.bounce_seconds is None and not r.error:
+            r = replace(r, error=note)  # a silence we may not have been able to hear
+        results.append(r)
     return [*results, *ndrs]

@@ -193,20 +193,25 @@ class _LimitedSMTP(SMTP):
         self.line_length_limit = max_line_bytes
 
 
+def make_smtp(handler: SinkHandler, hostname: str | None = None) -> SMTP:
+    """The aiosmtpd protocol object with the sink's limits (size, line length, session timeout)."""
+    lim = handler.limits
+    return _LimitedSMTP(
+        handler,
+        max_line_bytes=lim.max_line_bytes,
+        data_size_limit=lim.max_message_bytes,
+        timeout=lim.session_timeout,
+        hostname=hostname,
+    )
+
+
 class _Controller(Controller):
     def __init__(self, handler: SinkHandler, **kw: Any) -> None:
         self._limits = handler.limits
         super().__init__(handler, **kw)
 
     def factory(self) -> SMTP:
-        lim = self._limits
-        return _LimitedSMTP(
-            self.handler,
-            max_line_bytes=lim.max_line_bytes,
-            data_size_limit=lim.max_message_bytes,
-            timeout=lim.session_timeout,
-            hostname=self.hostname if isinstance(self.hostname, str) else None,
-        )
+        return make_smtp(self.handler, self.hostname if isinstance(self.hostname, str) else None)
 
 
 class BounceSink:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from auditor.collect.sink import Maildir, SinkHandler, TokenStore
+from auditor.collect.sink import Maildir, SinkHandler, TokenStore, make_smtp
 from auditor.lab import topology as topo
 
 MAX_MESSAGE = 10 * 1024 * 1024
@@ -90,6 +90,8 @@ async def serve(directory: Path, listeners: Sequence[tuple[str, str, int, str]])
             handler = MaildirHandler(directory / name, mode)
 
         def factory(h: Any = handler, n: str = name) -> SMTP:
+            if isinstance(h, SinkHandler):  # the product sink, with all of its limits
+                return make_smtp(h, f"{n}.{topo.SINK_DOMAIN}")
             return SMTP(h, hostname=f"{n}.{topo.SINK_DOMAIN}", data_size_limit=MAX_MESSAGE, timeout=60)
 
         servers.append(await loop.create_server(factory, host=host, port=port))

@@ -97,7 +97,8 @@ def confirmed_backscatter(obs: Observations, r: Rule) -> Iterator[Finding]:
             yield r.inconclusive(
                 p.target,
                 f"{p.mx_host} [{p.address}] accepted mail for unknown {p.recipient}; no bounce arrived "
-                f"within {p.waited:.0f} s (catch-all, silent discard, or a queue that bounces later)",
+                f"within {p.waited:.0f} s (catch-all, silent discard, or a queue that bounces later)"
+                + (f"; {p.error}" if p.error else ""),
                 _evidence(p, "accepted at end of DATA; nothing came back in the observation window"),
             )
         elif p.outcome in (REJECTED_AT_RCPT, REJECTED_AT_DATA, REJECTED_AFTER_DATA):

@@ -43,6 +43,8 @@ class ProbeError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        # For a pipelined group: the replies read before the failure (e.g. a 421, then EOF).
+        self.partial: list[Reply] = []
 
 
 class SmtpClient:
@@ -143,16 +145,21 @@ class SmtpClient:
         """RFC 2920: send a group of (tag, command) at once, then read one reply per command.
 
         The caller checks that PIPELINING was advertised. Replies are returned as they come; a
-        failure mid-group raises, and the caller treats the unanswered commands as not asked.
+        failure mid-group raises with the replies read so far in ``ProbeError.partial``, and the
+        caller treats the unanswered commands as not asked.
         """
         for tag, line in commands:
             self.tag = tag
             self._log("C", line)
         await self._write("".join(f"{line}\r\n" for _, line in commands))
         replies: list[Reply] = []
-        for tag, line in commands:
-            self.tag = tag
-            replies.append(await self.read_reply(line.split(":", 1)[0]))
+        try:
+            for tag, line in commands:
+                self.tag = tag
+                replies.append(await self.read_reply(line.split(":", 1)[0]))
+        except ProbeError as exc:
+            exc.partial = replies  # what the server did answer still counts
+            raise
         return replies
 
     async def send_message(self, text: str) -> Reply:

@@ -640,7 +640,15 @@ class Engine:
             if last:
                 cmds += [(None, "RSET"), (None, "QUIT")]
             t1 = time.monotonic()
-            replies = await c.pipeline(cmds)
+            try:
+                replies = await c.pipeline(cmds)
+            except ProbeError as exc:
+                if not any(r.code == 421 for r in exc.partial):
+                    raise
+                # Postfix under stress answers 421 and hangs up mid-group: keep what was answered.
+                return self._pipelined_421(
+                    t, items, queue, group, lead, exc.partial, mail, retry, touched, t1
+                )
             each = (time.monotonic() - t1) / len(replies)
             if last:
                 replies, rset = replies[:-2], replies[-2]
@@ -667,6 +675,34 @@ class Engine:
                 tally.rset_due = False
                 return "", ""  # QUIT is said: the rest waits for the next session
         return None
+
+    def _pipelined_421(
+        self,
+        t: Target,
+        items: list[Item],
+        queue: list[Item],
+        group: list[Item],
+        lead: list[tuple[str | None, str]],
+        got: list[Reply],
+        mail: Reply | None,
+        retry: bool,
+        touched: set[str],
+        t1: float,
+    ) -> tuple[str, str]:
+        """Record the RCPT answers that came before a 421 in a pipelined group; then stop on 421."""
+        if mail is None:
+            if len(got) < len(lead) or got[len(lead) - 1].klass != 2:
+                return R_421, "answered 421 before the transaction began"
+            mail, got = got[len(lead) - 1], got[len(lead) :]
+        each = (time.monotonic() - t1) / max(len(got), 1)
+        for it, r in zip(group, got, strict=False):
+            touched.add(it.domain)
+            if r.code == 421:
+                return R_421, f"RCPT answered {r}"
+            self._record(t, it, r, mail, each, retry)
+            items.remove(it)
+            queue.remove(it)
+        return R_421, "the server answered 421 and closed the connection"
 
     def _shared_mail_refused(
         self,

@@ -45,6 +45,7 @@ class Scripted:
     max_messages: int = 0  # > 0: the MAIL commands past this many in one session get a 452
     reply_delay: float = 0.0
     hostile: str = ""  # endless-multiline | huge-line | garbage | drop-after-rcpt | tls-broken
+    hard_limit: int = 0  # > 0: after this many refusals in a session, answer 421 and hang up
     # What the server saw.
     connections: int = 0
     commands: list[str] = field(default_factory=list)
@@ -157,6 +158,11 @@ class Scripted:
                     reply = self.rcpt(addr, sender, self)
                 else:
                     self.out_of_sequence += 1
+                if self.hard_limit and self.rejections_per_session[-1] >= self.hard_limit:
+                    # Postfix under stress (smtpd_hard_error_limit 1): 421, then hang up.
+                    writer.write(b"421 4.7.0 fake.test Error: too many errors\r\n")
+                    await writer.drain()
+                    return
                 self._count(reply)
                 if reply.startswith("2") and not accepted:
                     accepted = True

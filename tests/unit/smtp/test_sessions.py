@@ -239,3 +239,21 @@ def test_an_unexpected_accept_in_the_goodbye_group_loses_nothing(tmp_path: Path)
     assert all(o.reply is not None for r in results for o in r.outcomes)
     assert max(srv.rejections_per_session) <= BUDGET
     assert srv.out_of_sequence == 0
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_421_and_hang_up_mid_group_keeps_the_answers_already_given(tmp_path: Path, pipelining: bool) -> None:
+    """Postfix under stress (hard error limit 1..) answers 421 and disconnects: what it answered
+    before counts, pipelined or not, and the 421 stops the host (backoff, one more try)."""
+    domains = [f"d{i:02d}.test" for i in range(12)]
+    controls = tuple(f"user@{d}" for d in domains)
+    srv = Scripted(
+        rcpt=known_only(set(controls)),
+        extensions=("PIPELINING",) if pipelining else ("SIZE 1000",),
+        hard_limit=5,
+    )
+    results = _run(srv, domains, controls=controls, scenarios_dir=_unknown_only(tmp_path))
+    measured = [r for r in results if r.verdict is Verdict.REJECTS_UNKNOWN]
+    # Two sessions (the first, and the one retry after the 421 backoff) of 5 refusals each.
+    assert len(measured) == 10, sorted((r.domain, r.verdict.value, r.reason) for r in results)
+    assert all(r.reason == "421" for r in results if r.verdict is Verdict.INCONCLUSIVE)

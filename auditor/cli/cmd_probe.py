@@ -128,9 +128,7 @@ def register(sub: Any) -> None:
     d.add_argument(
         "--token-dir", default="", metavar="DIR", help="write live tokens here for a separately run sink"
     )
-    d.add_argument(
-        "--bounce-wait", type=_wait, default=120.0, metavar="S", help="watch for bounces"
-    )
+    d.add_argument("--bounce-wait", type=_wait, default=120.0, metavar="S", help="watch for bounces")
     d.add_argument(
         "--content-test-mailbox",
         default="",

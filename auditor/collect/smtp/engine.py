@@ -565,12 +565,7 @@ class Engine:
             self._record_mail_refused(t, it, mail, retry)
             items.remove(it)
             return None
-        if r.code == 421:
-            return R_421, f"RCPT answered {r}"
-        self._record(t, it, r, mail, time.monotonic() - t1, retry)
-        items.remove(it)
-        tally.errors += r.klass >= 4
-        return None
+        return self._take_rcpt(t, it, r, mail, time.monotonic() - t1, retry, items, tally)
 
     async def _shared_lockstep(
         self,
@@ -600,11 +595,9 @@ class Engine:
             touched.add(it.domain)
             t1 = time.monotonic()
             r = await c.command(f"RCPT TO:<{it.recipient}>")
-            if r.code == 421:
-                return R_421, f"RCPT answered {r}"
-            self._record(t, it, r, mail, time.monotonic() - t1, retry)
-            items.remove(it)
-            tally.errors += r.klass >= 4
+            stop = self._take_rcpt(t, it, r, mail, time.monotonic() - t1, retry, items, tally)
+            if stop is not None:
+                return stop
         return None
 
     async def _shared_pipelined(
@@ -665,12 +658,10 @@ class Engine:
                     return self._shared_mail_refused(t, items, shared, mail, tally, retry, touched)
             for it, r in zip(group, replies, strict=True):
                 touched.add(it.domain)
-                if r.code == 421:
-                    return R_421, f"RCPT answered {r}"
-                self._record(t, it, r, mail, each, retry)
-                items.remove(it)
+                stop = self._take_rcpt(t, it, r, mail, each, retry, items, tally)
+                if stop is not None:
+                    return stop
                 queue.remove(it)
-                tally.errors += r.klass >= 4
             if last:
                 tally.rset_due = False
                 return "", ""  # QUIT is said: the rest waits for the next session
@@ -697,12 +688,31 @@ class Engine:
         each = (time.monotonic() - t1) / max(len(got), 1)
         for it, r in zip(group, got, strict=False):
             touched.add(it.domain)
-            if r.code == 421:
-                return R_421, f"RCPT answered {r}"
-            self._record(t, it, r, mail, each, retry)
-            items.remove(it)
+            stop = self._take_rcpt(t, it, r, mail, each, retry, items, None)
+            if stop is not None:
+                return stop
             queue.remove(it)
         return R_421, "the server answered 421 and closed the connection"
+
+    def _take_rcpt(
+        self,
+        t: Target,
+        it: Item,
+        r: Reply,
+        mail: Reply,
+        elapsed: float,
+        retry: bool,
+        items: list[Item],
+        tally: _Tally | None,
+    ) -> tuple[str, str] | None:
+        """One RCPT answer: a 421 stops the host; anything else is recorded and counted."""
+        if r.code == 421:
+            return R_421, f"RCPT answered {r}"
+        self._record(t, it, r, mail, elapsed, retry)
+        items.remove(it)
+        if tally is not None:  # None: the session is over anyway (it ended in a 421)
+            tally.errors += r.klass >= 4
+        return None
 
     def _shared_mail_refused(
         self,

@@ -41,6 +41,11 @@ def _dn_evidence(summary: str, dn: str, **data: object) -> Evidence:
     return Evidence(summary=summary, data={"dn": dn, **data})
 
 
+def _clean(r: Rule, d: DirectoryRecipients, message: str) -> Finding:
+    """Nothing found: a pass only when the whole directory was read, else inconclusive."""
+    return r.passed(d.target, message) if d.complete else r.inconclusive(d.target, _partial(d))
+
+
 def _partial(d: DirectoryRecipients) -> str:
     return f"the directory read did not finish ({d.error}); absence of this defect is not proven"
 
@@ -137,10 +142,8 @@ def wildcard_values(obs: Observations, r: Rule) -> Iterator[Finding]:
                     f"catch-all value {value} on {len(owners)} entr{'y' if len(owners) == 1 else 'ies'}",
                     [_dn_evidence(f"{o}: {value}", o.split(" (")[0]) for o in owners],
                 )
-        elif not d.complete:
-            yield r.inconclusive(d.target, _partial(d))
         else:
-            yield r.passed(d.target, f"no @domain values among {d.entries} entries")
+            yield _clean(r, d, f"no @domain values among {d.entries} entries")
 
 
 @rule(
@@ -229,10 +232,7 @@ def duplicate_addresses(obs: Observations, r: Rule) -> Iterator[Finding]:
             )
         if d.duplicates:
             continue
-        if not d.complete:
-            yield r.inconclusive(d.target, _partial(d))
-        else:
-            yield r.passed(d.target, f"every one of {d.address_count} addresses is on one entry")
+        yield _clean(r, d, f"every one of {d.address_count} addresses is on one entry")
 
 
 @rule(
@@ -272,10 +272,7 @@ def foreign_domains(obs: Observations, r: Rule) -> Iterator[Finding]:
             )
         if by_domain:
             continue
-        if not d.complete:
-            yield r.inconclusive(d.target, _partial(d))
-        else:
-            yield r.passed(d.target, f"every address is in {', '.join(d.accepted_domains)}")
+        yield _clean(r, d, f"every address is in {', '.join(d.accepted_domains)}")
 
 
 @rule(
@@ -352,10 +349,7 @@ def restricted_groups(obs: Observations, r: Rule) -> Iterator[Finding]:
             )
         if d.restricted_groups:
             continue
-        if not d.complete:
-            yield r.inconclusive(d.target, _partial(d))
-        else:
-            yield r.passed(d.target, "no sender-restricted group")
+        yield _clean(r, d, "no sender-restricted group")
 
 
 def _effective(c: LdapMapCheck) -> tuple[str | None, str]:

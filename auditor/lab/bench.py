@@ -100,26 +100,8 @@ def dnsmasq_config(state: Path, domains: Sequence[str]) -> str:
 def main_cf(name: str, address: str, paths: postfix.Paths, state: Path, strict: bool) -> str:
     """main.cf of one bench instance. Only site-shape parameters: every limit stays at its default."""
     etc = paths.etc
-    params: list[tuple[str, str]] = [
-        ("compatibility_level", "3.6"),
-        ("queue_directory", str(paths.queue)),
-        ("data_directory", str(paths.base / "data")),
-        ("mail_owner", "postfix"),
-        ("setgid_group", "postdrop"),
-        ("syslog_name", f"postfix-{PREFIX}{name}"),
-        ("maillog_file", str(paths.maillog)),
-        ("maillog_file_prefixes", f"/var, /dev/stdout, {state}"),
-        ("inet_protocols", "ipv4"),
-        ("inet_interfaces", address),
-        ("myhostname", f"{name}.bench.test"),
-        ("mydestination", ""),
-        ("mynetworks", "127.0.0.0/8"),  # the prober (PROBER_IP) is an Internet client here
-        ("alias_maps", ""),
-        ("alias_database", ""),
-        ("local_recipient_maps", ""),
-        ("biff", "no"),
-        ("relay_domains", f"texthash:{etc / 'domains'}"),
-    ]
+    params = postfix.instance_params(f"postfix-{PREFIX}{name}", paths, state, address, f"{name}.bench.test")
+    params.append(("relay_domains", f"texthash:{etc / 'domains'}"))
     if strict:
         params += [
             ("relay_recipient_maps", f"texthash:{etc / 'recipients'}"),

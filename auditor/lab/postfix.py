@@ -49,6 +49,34 @@ def _inline(pairs: Sequence[tuple[str, str]]) -> str:
     return "inline:{ " + ", ".join(f"{k}={v}" for k, v in pairs) + " }"
 
 
+def instance_params(
+    syslog_name: str, paths: Paths, state: Path, interfaces: str, myhostname: str
+) -> list[tuple[str, str]]:
+    """What every private lab instance needs: its own dirs and log, its addresses, no local delivery.
+
+    mynetworks is loopback only: the prober on the bridge is an Internet client to these MXs.
+    """
+    return [
+        ("compatibility_level", "3.6"),
+        ("queue_directory", str(paths.queue)),
+        ("data_directory", str(paths.base / "data")),
+        ("mail_owner", "postfix"),
+        ("setgid_group", "postdrop"),
+        ("syslog_name", syslog_name),
+        ("maillog_file", str(paths.maillog)),
+        ("maillog_file_prefixes", f"/var, /dev/stdout, {state}"),
+        ("inet_protocols", "ipv4"),
+        ("inet_interfaces", interfaces),
+        ("myhostname", myhostname),
+        ("mydestination", ""),
+        ("mynetworks", "127.0.0.0/8"),
+        ("alias_maps", ""),
+        ("alias_database", ""),
+        ("local_recipient_maps", ""),
+        ("biff", "no"),
+    ]
+
+
 def main_cf(
     inst: topo.PostfixInstance,
     paths: Paths,
@@ -59,24 +87,8 @@ def main_cf(
     """main.cf of one instance. ``recipient_maps``: the strict instance's relay_recipient_maps."""
     addrs = [listener.address for listener in inst.listeners]
     inbox = f"smtp:[{topo.SINK_IP}]:{topo.SINK_INBOX_PORT}"
-    params: list[tuple[str, str]] = [
-        ("compatibility_level", "3.6"),
-        ("queue_directory", str(paths.queue)),
-        ("data_directory", str(paths.base / "data")),
-        ("mail_owner", "postfix"),
-        ("setgid_group", "postdrop"),
-        ("syslog_name", f"postfix-bsa-{inst.name}"),
-        ("maillog_file", str(paths.maillog)),
-        ("maillog_file_prefixes", f"/var, /dev/stdout, {state}"),
-        ("inet_protocols", "ipv4"),
-        ("inet_interfaces", ", ".join(addrs)),
-        ("myhostname", inst.myhostname),
-        ("mydestination", ""),
-        ("mynetworks", "127.0.0.0/8"),  # the prober (198.18.0.1) is an Internet client here
-        ("alias_maps", ""),
-        ("alias_database", ""),
-        ("local_recipient_maps", ""),
-        ("biff", "no"),
+    params = instance_params(f"postfix-bsa-{inst.name}", paths, state, ", ".join(addrs), inst.myhostname)
+    params += [
         # Fast queue: deferred paths and NDRs complete within a test's patience.
         ("queue_run_delay", "1s"),
         ("minimal_backoff_time", "1s"),

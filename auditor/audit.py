@@ -17,17 +17,7 @@ from typing import TextIO
 from auditor.config import SiteConfig
 from auditor.engine import build_report, now_iso
 from auditor.model import InputError, Observation, Report
-
-
-@dataclass(frozen=True)
-class AuditGap(Observation):
-    """A part of the audit that could not be measured, and why."""
-
-    kind = "audit.gap"
-
-    stage: str = ""
-    reason: str = ""
-    families: tuple[str, ...] = ()
+from auditor.observations.audit import AuditGap
 
 
 @dataclass(frozen=True)

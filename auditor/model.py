@@ -83,19 +83,45 @@ class Observation:
     """Base of all observations: facts a collector saw, with evidence, and no judgement.
 
     Subclasses set the class variable ``kind`` (e.g. ``"postfix.config"``); that name is written
-    to JSON and used to load saved observations back (:mod:`auditor.serialize`).
+    to JSON, and :data:`auditor.observations.KINDS` maps it back when a saved report is loaded.
     """
 
     kind: ClassVar[str] = "observation"
-    registry: ClassVar[dict[str, type[Observation]]] = {}
 
     target: str
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        kind = cls.__dict__.get("kind")
-        if kind:
-            Observation.registry[kind] = cls
+
+@dataclass(frozen=True)
+class FixCommand:
+    """One shell line of a fix: what it changes and whether it can be pasted as is.
+
+    ``safe`` is False when the line holds a placeholder the admin must fill in first; the
+    placeholders are written in the line as ``<…>`` and listed in ``placeholders``. ``directory``
+    names the configuration directory the line edits ("" when it edits none).
+    """
+
+    line: str
+    changes: str = ""  # e.g. "main.cf smtpd_recipient_restrictions", "master.cf smtp/inet"
+    safe: bool = True
+    placeholders: tuple[str, ...] = ()
+    directory: str = ""
+
+
+@dataclass(frozen=True)
+class Remediation:
+    """How to fix one finding: an explanation and the commands that make the change."""
+
+    text: str = ""
+    commands: tuple[FixCommand, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.text or self.commands)
+
+    def as_text(self) -> str:
+        """Text then commands, one per line: for plain-text views."""
+        lines = [self.text] if self.text else []
+        lines += [c.line for c in self.commands]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -109,7 +135,7 @@ class Finding:
     message: str
     title: str = ""
     evidence: tuple[Evidence, ...] = ()
-    remediation: str = ""
+    remediation: Remediation = field(default_factory=Remediation)
     references: tuple[str, ...] = ()
     note: str = ""
 

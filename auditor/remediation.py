@@ -269,7 +269,7 @@ class PlanItem:
 
 
 def _own_cause(f: Finding) -> RootCause:
-    change = f.remediation or f"See `backscatter-audit explain {f.rule_id}`."
+    change = f.remediation.as_text() or f"See `backscatter-audit explain {f.rule_id}`."
     return RootCause(f.rule_id, f.title or f.rule_id, (f.rule_id,), 2, change, "")
 
 

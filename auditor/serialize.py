@@ -25,6 +25,7 @@ from auditor.model import (
     Severity,
     Status,
 )
+from auditor.observations import KINDS
 
 SCHEMA_ID = "backscatter-audit/1"
 
@@ -93,7 +94,7 @@ def from_jsonable(tp: Any, data: Any) -> Any:
         return {from_jsonable(kt, k): from_jsonable(vt, v) for k, v in data.items()}
     if isinstance(tp, type):
         if issubclass(tp, Observation) and isinstance(data, dict) and "kind" in data:
-            cls = Observation.registry.get(data["kind"])
+            cls = KINDS.get(data["kind"])
             if cls is None:
                 raise ValueError(f"unknown observation kind {data['kind']!r}")
             tp = cls
@@ -143,19 +144,22 @@ def report_to_json(report: Report) -> str:
     return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False) + "\n"
 
 
-def report_from_dict(doc: Any, path: str = "<report>") -> Report:
-    # Observation kinds register when their modules are imported; the rule modules import them all.
-    from auditor.rules import load_all
+def _finding_v1(f: Any) -> Any:
+    """Reports written before fixes became data carry ``remediation`` as one string."""
+    if isinstance(f, dict) and isinstance(f.get("remediation"), str):
+        return {**f, "remediation": {"text": f["remediation"], "commands": []}}
+    return f
 
-    load_all()
+
+def report_from_dict(doc: Any, path: str = "<report>") -> Report:
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_ID:
         raise InputError(f"not a {SCHEMA_ID} report (missing or different 'schema')", path)
     try:
         run = from_jsonable(RunInfo, doc["run"])
-        findings = tuple(from_jsonable(Finding, f) for f in doc.get("findings", []))
+        findings = tuple(from_jsonable(Finding, _finding_v1(f)) for f in doc.get("findings", []))
         observations = []
         for o in doc.get("observations", []):
-            if isinstance(o, dict) and o.get("kind") not in Observation.registry:
+            if isinstance(o, dict) and o.get("kind") not in KINDS:
                 continue  # an observation kind this build does not know: keep the findings usable
             observations.append(from_jsonable(Observation, o))
     except (KeyError, TypeError, ValueError) as exc:

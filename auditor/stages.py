@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from auditor.audit import Stage
-from auditor.collect.postfix.model import PostfixConfig
 from auditor.config import SiteConfig
 from auditor.model import InputError, Observation
+from auditor.observations.postfix import PostfixConfig
 
 
 @dataclass
@@ -163,7 +163,7 @@ def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
         from auditor.collect.dataprobe import bounce_source, run_data_probes
         from auditor.collect.sink import TokenStore
         from auditor.collect.smtp import settings_from_site
-        from auditor.collect.smtp.model import ProbeResult, Verdict
+        from auditor.observations.smtp import ProbeResult, Verdict
 
         targets = [
             r

@@ -36,9 +36,9 @@ from auditor.collect.smtp import ProbeSettings, plan_probes, probe_domains
 from auditor.collect.smtp import engine as engine_mod
 from auditor.collect.smtp.client import SmtpClient
 from auditor.collect.smtp.engine import Engine, make_plan
-from auditor.collect.smtp.model import ProbeResult, Reply, Verdict
 from auditor.collect.smtp.scenarios import default_dir, load
 from auditor.lab.bench import BenchInfo, LogWindow, MaillogView, control_address, iter_targets
+from auditor.observations.smtp import ProbeResult, Reply, Verdict
 from tests.unit.smtp.fakes import Scripted, fast_settings, mx_for, running
 
 SESSION_LOCK = Path("/run/bsa-lab.session.lock")  # the same lock the integration tests take

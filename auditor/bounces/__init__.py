@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from auditor.bounces.analyse import analyse_bytes
 from auditor.bounces.correlate import correlate
-from auditor.bounces.model import CapturedNdr, NdrAnalysis, NdrRecipient, OriginalMessage
 from auditor.bounces.source import iter_messages
+from auditor.observations.ndr import CapturedNdr, NdrAnalysis, NdrRecipient, OriginalMessage
 
 __all__ = [
     "CapturedNdr",

@@ -17,7 +17,6 @@ from auditor.bounces import detectors
 from auditor.bounces.caseless import Caseless
 from auditor.bounces.detectors import generic
 from auditor.bounces.detectors.base import DELAY, Context, Detection, first_address
-from auditor.bounces.model import NdrAnalysis, NdrRecipient, OriginalMessage
 from auditor.bounces.parse import (
     MAX_PARSE,
     MAX_TEXT,
@@ -27,6 +26,7 @@ from auditor.bounces.parse import (
     header_text,
     parse_bytes,
 )
+from auditor.observations.ndr import NdrAnalysis, NdrRecipient, OriginalMessage
 
 # Where an inline copy of the original message starts in a text bounce.
 COPY_MARKER = Caseless(

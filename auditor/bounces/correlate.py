@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from auditor.bounces.model import NdrAnalysis
+from auditor.observations.ndr import NdrAnalysis
 
 PREFIX = "bsa-"
 

@@ -140,8 +140,8 @@ def register(sub: Any) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
-    from auditor.collect.smtp.model import ProbeSettings
     from auditor.collect.smtp.vantage import networks_from_mynetworks, parse_networks
+    from auditor.observations.smtp import ProbeSettings
 
     trusted = [str(n) for n in parse_networks(args.trusted_network)]
     if args.mynetworks_from:
@@ -244,7 +244,7 @@ def _data_probes(
     reader: BounceReader,
     poll: float,
 ) -> list[Any]:
-    from auditor.collect.smtp.model import ProbeResult, Verdict
+    from auditor.observations.smtp import ProbeResult, Verdict
 
     measured = (Verdict.ACCEPTS_UNKNOWN, Verdict.REJECTS_UNKNOWN, Verdict.DEFERS_UNKNOWN)
     targets = [o for o in observations if isinstance(o, ProbeResult) and o.verdict in measured]

@@ -24,49 +24,22 @@ from dataclasses import dataclass, field, replace
 from auditor.bounces import CapturedNdr, analyse_bytes, correlate, iter_messages
 from auditor.collect.sink import BounceSink, TokenStore, new_token, token_address
 from auditor.collect.smtp.client import ProbeError, SmtpClient
-from auditor.collect.smtp.model import ProbeResult, ProbeSettings, Reply
 from auditor.model import InputError, Observation
+from auditor.observations.smtp import (
+    ACCEPTED,
+    DEFERRED,
+    ERROR,
+    REJECTED_AFTER_DATA,
+    REJECTED_AT_DATA,
+    REJECTED_AT_RCPT,
+    DataProbeResult,
+    ProbeResult,
+    ProbeSettings,
+)
 
 # Once every envelope NDR is in, how long to keep watching for notifications to the header From
 # (responders that answer it usually do so together with, or instead of, the envelope sender).
 HEADER_FROM_GRACE = 10.0
-
-# Where a DATA probe's SMTP conversation ended (rules.md §11.6).
-REJECTED_AT_RCPT = "rejected-at-rcpt"
-REJECTED_AT_DATA = "rejected-at-data"
-REJECTED_AFTER_DATA = "rejected-after-data"
-ACCEPTED = "accepted"
-DEFERRED = "deferred"  # a 4xx at RCPT, DATA or end of DATA: greylisting, a lookup failure — not measured
-ERROR = "error"
-
-
-@dataclass(frozen=True)
-class DataProbeResult(Observation):
-    """One DATA probe of one domain on one MX address, and what came back (``target``: domain@address)."""
-
-    kind = "smtp.dataprobe"
-
-    domain: str = ""
-    mx_host: str = ""
-    address: str = ""
-    primary: bool = False
-    # What was sent: "unknown-recipient" (the backscatter probe), or a content-filter test to the
-    # mailbox the user named: "gtube" (spam test string) or "eicar" (anti-virus test file).
-    probe: str = "unknown-recipient"
-    token: str = ""
-    envelope_from: str = ""
-    header_from: str = ""
-    recipient: str = ""
-    outcome: str = ERROR
-    reply: Reply | None = None  # the reply that decided the outcome
-    error: str = ""
-    accepted_at: float = 0.0  # epoch seconds of the end-of-DATA 250
-    waited: float = 0.0  # seconds we watched for a bounce
-    bounce_path: str = ""
-    bounce_seconds: float | None = None  # end of DATA → NDR received
-    bounce_kind: str = ""  # failure | delay | autoreply | …
-    bounce_to_header_from: bool = False
-    transcript: tuple[str, ...] = ()
 
 
 @dataclass

@@ -34,7 +34,7 @@ def _row(f: Finding, rules: RuleLookup) -> list[str]:
             str(loc.line) if loc and loc.line else "",
             title_of(f, rules),
             f.message,
-            f.remediation,
+            f.remediation.as_text(),
         )
     ]
 

@@ -41,7 +41,7 @@ def _case(f: Finding, family: str, rules: RuleLookup) -> ET.Element:
             f"target: {f.target}",
             f.message,
             evidence_text(f),
-            f"How to fix:\n{f.remediation}" if f.remediation else "",
+            f"How to fix:\n{f.remediation.as_text()}" if f.remediation else "",
             f"Note: {f.note}" if f.note else "",
         )
         if part

@@ -122,7 +122,7 @@ def _finding(f: Finding, title: str) -> list[str]:
         if ev.transcript:
             out += ["", *["  " + line for line in block("\n".join(ev.transcript))]]
     if f.remediation and f.status in (Status.FAIL, Status.INCONCLUSIVE):
-        out += ["", "How to fix:", "", *block(f.remediation)]
+        out += ["", "How to fix:", "", *block(f.remediation.as_text())]
     return out
 
 

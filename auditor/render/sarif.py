@@ -85,7 +85,7 @@ def _rule(rule_id: str, sample: Finding, rules: RuleLookup) -> dict[str, Any]:
     title = title_of(sample, rules)
     severity = meta.severity if meta else sample.severity
     doc = meta.doc if meta else ""
-    remediation = (meta.remediation if meta else "") or sample.remediation
+    remediation = (meta.remediation if meta else "") or sample.remediation.as_text()
     help_md = doc or f"**{rule_id}: {title}**"
     if remediation and "## How to fix" not in doc:
         help_md += f"\n\n## Remediation\n\n{remediation}"

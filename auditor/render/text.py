@@ -66,12 +66,12 @@ def render(report: Report) -> str:
         out.append("How to fix:")
         seen: set[tuple[str, str]] = set()
         for f in fails:
-            key = (f.rule_id, f.remediation)
+            key = (f.rule_id, f.remediation.as_text())
             if key in seen or not f.remediation:
                 continue
             seen.add(key)
             out.append(f"  {f.rule_id} {f.title}:")
-            out.extend("      " + line for line in f.remediation.splitlines())
+            out.extend("      " + line for line in f.remediation.as_text().splitlines())
     counts = {s: sum(1 for f in report.findings if f.status is s) for s in Status}
     out.append("")
     out.append(

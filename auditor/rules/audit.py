@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.audit import AuditGap
 from auditor.model import Evidence, Finding, Severity
+from auditor.observations.audit import AuditGap
 from auditor.rules.base import Observations, Rule, rule
 
 

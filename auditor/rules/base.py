@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from auditor.model import Evidence, Finding, Observation, Severity, Status
+from auditor.model import Evidence, Finding, Observation, Remediation, Severity, Status
 
 _O = TypeVar("_O", bound=Observation)
 
@@ -80,9 +80,12 @@ class Rule:
         evidence: Sequence[Evidence] = (),
         *,
         severity: Severity | None = None,
-        remediation: str | None = None,
+        remediation: str | Remediation | None = None,
         note: str = "",
     ) -> Finding:
+        if remediation is None:
+            remediation = self.remediation
+        fix = remediation if isinstance(remediation, Remediation) else Remediation(text=remediation)
         return Finding(
             rule_id=self.id,
             status=status,
@@ -91,7 +94,7 @@ class Rule:
             message=message,
             title=self.title,
             evidence=tuple(evidence),
-            remediation=self.remediation if remediation is None else remediation,
+            remediation=fix,
             references=self.references,
             note=note,
         )

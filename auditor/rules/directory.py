@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from auditor.collect.ldap.model import AddressRef, DirectoryRecipients
-from auditor.collect.postfix.ldap_table import LdapMapCheck
-from auditor.collect.postfix.model import PostfixConfig
-from auditor.collect.smtp.model import ProbeResult, Verdict
-from auditor.collect.smtp.verdicts import final_reply
 from auditor.model import Evidence, Finding, Location, Severity
+from auditor.observations.directory import AddressRef, DirectoryRecipients
+from auditor.observations.postfix import LdapMapCheck, PostfixConfig
+from auditor.observations.smtp import ProbeResult, Verdict
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import evidence, is_templated, table_specs
+from auditor.rules.smtp_verdicts import final_reply
 
 _REF_LDAP_README = "https://www.postfix.org/LDAP_README.html"
 _REF_LDAP_TABLE = "https://www.postfix.org/ldap_table.5.html"

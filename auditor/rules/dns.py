@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.collect.dns import NODATA, NXDOMAIN, DnsMx, MxHost
-from auditor.collect.smtp.model import ProbeResult, Verdict
 from auditor.model import Evidence, Finding, Severity
+from auditor.observations.dns import NODATA, NXDOMAIN, DnsMx, MxHost
+from auditor.observations.smtp import ProbeResult, Verdict
 from auditor.rules.base import Observations, Rule, rule
 
 

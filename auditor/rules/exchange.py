@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.collect.exchange.model import ExchangeCmdletOutput
-from auditor.collect.exchange.values import parse_size
-from auditor.collect.exchange.view import (
+from auditor.model import Evidence, Finding, Severity
+from auditor.observations.exchange import ExchangeCmdletOutput
+from auditor.observations.exchange_values import parse_size
+from auditor.rules.base import Observations, Rule, rule
+from auditor.rules.exchange_view import (
     ExchangeView,
     Row,
     covers_everyone,
@@ -22,8 +24,6 @@ from auditor.collect.exchange.view import (
     ports,
     why_unknown,
 )
-from auditor.model import Evidence, Finding, Severity
-from auditor.rules.base import Observations, Rule, rule
 
 FAMILY = "exchange"
 NEEDS = (ExchangeCmdletOutput,)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.bounces.model import CapturedNdr
 from auditor.model import Evidence, Finding, Location, Severity
+from auditor.observations.ndr import CapturedNdr
 from auditor.rules.base import Observations, Rule, rule
 
 _NDR_KINDS = ("failure", "delay", "success")

@@ -1,6 +1,6 @@
 """Postfix recipient-validation rules (PF-RCPT-*): does Postfix know, at RCPT time, who exists?
 
-Every rule reads one :class:`~auditor.collect.postfix.model.PostfixConfig`. Settings that smtpd
+Every rule reads one :class:`~auditor.observations.postfix.PostfixConfig`. Settings that smtpd
 uses are judged per listener (:func:`~auditor.rules.postfix_common.scopes`): once for main.cf
 when an MX listener inherits it, and once per master.cf listener that overrides it with ``-o``.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from auditor.collect.postfix.model import MasterService, PostfixConfig
 from auditor.model import Evidence, Finding, Severity
+from auditor.observations.postfix import MasterService, PostfixConfig
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import (
     RESTRICTION_LISTS,

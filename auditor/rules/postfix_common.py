@@ -23,9 +23,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from auditor.collect.postfix.model import MasterService, ParamValue, PostfixConfig
-from auditor.collect.postfix.tables import split_list  # one tokeniser for collector and rules
 from auditor.model import Evidence, Finding, Location, Severity
+from auditor.observations.postfix import (
+    MasterService,
+    ParamValue,
+    PostfixConfig,
+    split_list,  # one tokeniser for collector and rules
+)
 from auditor.rules.base import Rule
 
 # Built-in defaults (postconf -d, Postfix 3.x) of the parameters the rules read. Only used when the

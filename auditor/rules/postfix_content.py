@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from auditor.collect.postfix.model import LookupTable, MasterService, ParamValue, PostfixConfig, TableEntry
 from auditor.model import Evidence, Finding, Location, Severity
+from auditor.observations.postfix import LookupTable, MasterService, ParamValue, PostfixConfig, TableEntry
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import (
     effective,

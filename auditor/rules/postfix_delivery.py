@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from auditor.collect.postfix.model import MasterService, ParamValue, PostfixConfig
 from auditor.model import Evidence, Finding, Location, Severity, Status
+from auditor.observations.postfix import MasterService, ParamValue, PostfixConfig
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import (
     NO_MASTER_CF,

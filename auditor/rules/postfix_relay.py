@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from auditor.collect.postfix.model import PostfixConfig
 from auditor.model import Evidence, Finding, Severity
+from auditor.observations.postfix import PostfixConfig
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix import relay_recipient_findings
 from auditor.rules.postfix_common import (

@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 
-from auditor.collect.postfix.ldap_table import LdapMapCheck
-from auditor.collect.postfix.model import LookupTable, PostfixConfig, TableEntry
 from auditor.model import Evidence, Finding, Severity
+from auditor.observations.postfix import LdapMapCheck, LookupTable, PostfixConfig, TableEntry
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.directory import _effective as map_answer  # LDAP-SYNC-001's reading of a sample
 from auditor.rules.postfix_common import (

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from auditor.collect.smtp.model import (
+from auditor.model import Evidence, Finding, Severity
+from auditor.observations.smtp import (
     R_BANNER_554,
     R_CONTROL,
     R_MAIL_REJECTED,
@@ -17,15 +18,14 @@ from auditor.collect.smtp.model import (
     RcptOutcome,
     Verdict,
 )
-from auditor.collect.smtp.verdicts import (
+from auditor.rules.base import Observations, Rule, rule
+from auditor.rules.smtp_verdicts import (
     GREYLISTED,
     PERSISTENT_4XX,
     RETRY_FAILED,
     controls_accepted,
     final_reply,
 )
-from auditor.model import Evidence, Finding, Severity
-from auditor.rules.base import Observations, Rule, rule
 
 _REFS_5321 = "RFC 5321 §6.1"
 

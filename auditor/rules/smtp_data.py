@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.collect.dataprobe import (
+from auditor.model import Evidence, Finding, Location, Severity
+from auditor.observations.smtp import (
     ACCEPTED,
     DEFERRED,
     ERROR,
@@ -13,7 +14,6 @@ from auditor.collect.dataprobe import (
     REJECTED_AT_RCPT,
     DataProbeResult,
 )
-from auditor.model import Evidence, Finding, Location, Severity
 from auditor.rules.base import Observations, Rule, rule
 
 _REFS_NDR = (

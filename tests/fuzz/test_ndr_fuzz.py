@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditor.bounces import analyse_bytes
-from auditor.bounces.model import KINDS, RETURNED
+from auditor.observations.ndr import KINDS, RETURNED
 from tests.conftest import CORPUS
 from tests.unit.bounces import messages as m
 

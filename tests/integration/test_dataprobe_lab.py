@@ -15,18 +15,12 @@ from typing import Any
 import pytest
 
 from auditor.cli import main
-from auditor.collect.dataprobe import (
-    ACCEPTED,
-    REJECTED_AT_RCPT,
-    DataProbeResult,
-    mailbox_reader,
-    run_data_probes,
-)
+from auditor.collect.dataprobe import mailbox_reader, run_data_probes
 from auditor.collect.sink import TokenStore
 from auditor.collect.smtp import ProbeSettings, probe_domains
-from auditor.collect.smtp.model import ProbeResult
 from auditor.engine import evaluate
 from auditor.model import Status
+from auditor.observations.smtp import ACCEPTED, REJECTED_AT_RCPT, DataProbeResult, ProbeResult
 
 pytestmark = pytest.mark.integration
 

@@ -21,11 +21,12 @@ import pytest
 from auditor.cli import main
 from auditor.collect.ldap import DirectoryQuery, DirectoryRecipients, LdapSettings, collect
 from auditor.collect.ldap.sample import map_samples, sample_addresses
-from auditor.collect.postfix.ldap_table import LdapMapCheck, check_map
+from auditor.collect.postfix.ldap_table import check_map
 from auditor.engine import evaluate
 from auditor.lab.ldap_data import Defects, Tree, ad_tree, bulk_users, openldap_tree
 from auditor.lab.slapd import Slapd
 from auditor.model import Finding, Status
+from auditor.observations.postfix import LdapMapCheck
 from tests.conftest import need_tool
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from auditor.collect.dns import DnsMx
 from auditor.collect.smtp import ProbeResult, ProbeSettings, Verdict, probe_domains
 from auditor.engine import evaluate
 from auditor.model import Finding, Observation, Status
+from auditor.observations.dns import DnsMx
 from tests.integration.conftest import assert_lab_routed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]

@@ -8,6 +8,7 @@ import pytest
 
 from auditor.engine import EXIT_FINDINGS, EXIT_INCONCLUSIVE, EXIT_OK, build_report, exit_code
 from auditor.model import Evidence, Finding, InputError, Location, Observation, Severity, Status
+from auditor.observations import KINDS
 from auditor.serialize import load_report, report_from_dict, report_to_dict
 
 
@@ -24,7 +25,8 @@ def _finding(status: Status, severity: Severity) -> Finding:
     return Finding("X-1", status, severity, "t", "m", evidence=(Evidence("e", Location("main.cf", 3)),))
 
 
-def test_round_trip_keeps_everything() -> None:
+def test_round_trip_keeps_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(KINDS, _Obs.kind, _Obs)
     obs = _Obs("host", 3, ("a", "b"), Location("main.cf", 7), {"k": "v"})
     f = _finding(Status.FAIL, Severity.HIGH)
     rep = build_report([obs], command="test", started="2026-01-01T00:00:00+00:00", findings=[f])

@@ -7,7 +7,7 @@ from typing import Any
 
 from auditor.bounces import status as st
 from auditor.bounces.detectors.base import Context, Detection, first_address
-from auditor.bounces.model import NdrRecipient
+from auditor.observations.ndr import NdrRecipient
 
 FAMILY = "amazonses"
 _MAX_JSON = 1_000_000

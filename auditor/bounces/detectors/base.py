@@ -10,7 +10,7 @@ from email.message import Message
 
 from auditor.bounces import status as st
 from auditor.bounces.caseless import Caseless, fast
-from auditor.bounces.model import NdrRecipient
+from auditor.observations.ndr import NdrRecipient
 
 # An e-mail address. Each repetition is separated by a literal "." so matching is linear.
 ADDRESS = re.compile(

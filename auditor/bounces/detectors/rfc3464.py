@@ -11,7 +11,7 @@ import re
 from auditor.bounces import status as st
 from auditor.bounces.caseless import Caseless
 from auditor.bounces.detectors.base import ADDRESS, Context, Detection, first_address
-from auditor.bounces.model import NdrRecipient
+from auditor.observations.ndr import NdrRecipient
 
 FAMILY = "rfc3464"
 

@@ -20,7 +20,9 @@ from auditor.collect.exchange import cmdlets
 from auditor.collect.exchange.clixml import parse_clixml
 from auditor.collect.exchange.formatlist import parse_format_list
 from auditor.collect.exchange.jsonform import SCHEMA, parse_json
-from auditor.collect.exchange.model import (
+from auditor.collect.exchange.parsed import ParsedFile
+from auditor.model import InputError, Observation
+from auditor.observations.exchange import (
     ENV_ONLINE,
     ENV_ONPREM,
     ExchangeCmdletOutput,
@@ -28,8 +30,6 @@ from auditor.collect.exchange.model import (
     ExObject,
     ExValue,
 )
-from auditor.collect.exchange.parsed import ParsedFile
-from auditor.model import InputError, Observation
 
 SCRIPT_NAME = "Collect-BackscatterAudit.ps1"
 _PS_PROMPT = re.compile(r"\[PS\]", re.I)  # the Exchange Management Shell prompt: text, not JSON

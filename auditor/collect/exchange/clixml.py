@@ -18,10 +18,10 @@ from dataclasses import replace
 from xml.parsers import expat
 
 from auditor.collect.exchange import cmdlets
-from auditor.collect.exchange.model import FORM_CLIXML, ExchangeCmdletOutput, ExObject, ExValue
 from auditor.collect.exchange.parsed import ParsedFile
-from auditor.collect.exchange.values import timespan_text
 from auditor.model import InputError
+from auditor.observations.exchange import FORM_CLIXML, ExchangeCmdletOutput, ExObject, ExValue
+from auditor.observations.exchange_values import timespan_text
 
 NS = "{http://schemas.microsoft.com/powershell/2004/04}"
 _DOCTYPE = re.compile(r"<!DOCTYPE|<!ENTITY", re.I)

@@ -16,15 +16,15 @@ import re
 from dataclasses import dataclass, field
 
 from auditor.collect.exchange import cmdlets
-from auditor.collect.exchange.model import (
+from auditor.collect.exchange.parsed import ParsedFile
+from auditor.model import InputError
+from auditor.observations.exchange import (
     FORM_FORMAT_LIST,
     FORM_TABLE,
     ExchangeCmdletOutput,
     ExObject,
     ExValue,
 )
-from auditor.collect.exchange.parsed import ParsedFile
-from auditor.model import InputError
 
 _KEY_VALUE = re.compile(r"^([A-Za-z_][\w.\-]*)\s*:(?:\s(.*))?$")
 _COMMAND = re.compile(r"^\s*(?:\[PS\]\s*)?(?:PS\b[^>]*>\s*|[A-Za-z]:\\[^>]*>\s*)?((?:Get|Test)-[A-Za-z]+)\b")

@@ -12,15 +12,6 @@ import json
 from typing import Any
 
 from auditor.collect.exchange import cmdlets
-from auditor.collect.exchange.model import (
-    ENV_ONLINE,
-    ENV_ONPREM,
-    FORM_COLLECTOR,
-    FORM_JSON,
-    ExchangeCmdletOutput,
-    ExObject,
-    ExValue,
-)
 from auditor.collect.exchange.parsed import ParsedFile
 from auditor.collect.exchange.positions import (
     LineIndex,
@@ -30,8 +21,17 @@ from auditor.collect.exchange.positions import (
     top_level_array,
     top_level_object,
 )
-from auditor.collect.exchange.values import bool_text, ms_json_date
 from auditor.model import InputError
+from auditor.observations.exchange import (
+    ENV_ONLINE,
+    ENV_ONPREM,
+    FORM_COLLECTOR,
+    FORM_JSON,
+    ExchangeCmdletOutput,
+    ExObject,
+    ExValue,
+)
+from auditor.observations.exchange_values import bool_text, ms_json_date
 
 SCHEMA = "backscatter-audit-exchange/1"
 

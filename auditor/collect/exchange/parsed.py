@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from auditor.collect.exchange.model import ExchangeCmdletOutput
+from auditor.observations.exchange import ExchangeCmdletOutput
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from auditor.collect.ldap.collect import DirectoryQuery, collect
 from auditor.collect.ldap.connect import LdapSettings
-from auditor.collect.ldap.model import DirectoryRecipients
 from auditor.collect.ldap.sample import sample_addresses
+from auditor.observations.directory import DirectoryRecipients
 
 __all__ = ["DirectoryQuery", "DirectoryRecipients", "LdapSettings", "collect", "sample_addresses"]

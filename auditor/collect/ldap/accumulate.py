@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from auditor.collect.ldap.model import AddressRef, DisabledEntry, DuplicateAddress, RestrictedGroup
 from auditor.collect.ldap.profiles import EntryFacts
+from auditor.observations.directory import AddressRef, DisabledEntry, DuplicateAddress, RestrictedGroup
 
 _MAX_EXAMPLES = 5
 

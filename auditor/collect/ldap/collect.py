@@ -10,11 +10,11 @@ from ldap3.operation.search import parse_filter
 
 from auditor.collect.ldap.accumulate import Accumulator
 from auditor.collect.ldap.connect import LdapSettings, close_quietly, open_connection
-from auditor.collect.ldap.model import DirectoryConnection, DirectoryRecipients
 from auditor.collect.ldap.profiles import detect_profile, entry_facts, make_profile
 from auditor.collect.ldap.search import SearchIncomplete, SearchStats, root_dse
 from auditor.collect.ldap.wire import paged_search_fast
 from auditor.model import InputError
+from auditor.observations.directory import DirectoryConnection, DirectoryRecipients
 
 # With no time limit given, one directory collection still ends within this many seconds.
 DEFAULT_CLIENT_BOUND = 900.0

@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlsplit
 from ldap3 import NONE, SYNC, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 
-from auditor.collect.ldap.model import DirectoryConnection, UrlAttempt
 from auditor.model import InputError
+from auditor.observations.directory import DirectoryConnection, UrlAttempt
 
 _SCHEMES = {"ldap": 389, "ldaps": 636, "ldapi": 0}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.collect.ldap.model import DirectoryRecipients
+from auditor.observations.directory import DirectoryRecipients
 
 _MAX_CATCHALL_DOMAINS = 10
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.collect.postfix.collector import collect
-from auditor.collect.postfix.model import (
+from auditor.observations.postfix import (
     RULE_PARAMETERS,
     LookupTable,
     MasterService,

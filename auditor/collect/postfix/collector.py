@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from auditor.collect.postfix import postconf as postconf_mod
-from auditor.collect.postfix.model import PostfixConfig
 from auditor.collect.postfix.parse import parse_files
 from auditor.collect.postfix.redact import (
     redact_params,
@@ -16,6 +15,7 @@ from auditor.collect.postfix.redact import (
     secret_values,
 )
 from auditor.collect.postfix.tables import collect_tables
+from auditor.observations.postfix import PostfixConfig
 
 
 def collect(directory: str, *, use_postconf: bool | None = None) -> PostfixConfig:

@@ -20,7 +20,7 @@ import ssl
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ldap3 import BASE, LEVEL, NONE, SUBTREE, SYNC, Connection, Server, Tls
@@ -28,8 +28,8 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from auditor.collect.ldap.connect import close_quietly, parse_url
-from auditor.collect.postfix.model import PostfixConfig
-from auditor.model import InputError, Location, Observation
+from auditor.model import InputError
+from auditor.observations.postfix import LdapMapCheck, LdapTableConfig, PostfixConfig
 
 REDACTED = "<redacted>"
 
@@ -77,39 +77,6 @@ _YES = {"yes", "true", "1", "on"}
 # Our own bounds on special_result_attribute recursion (Postfix allows up to recursion_limit).
 _MAX_DEPTH = 10
 _MAX_SEARCHES = 100
-
-
-@dataclass(frozen=True)
-class LdapTableConfig:
-    """One parsed ldap_table(5) file. ``bind_pw`` is REDACTED when set, "" when not."""
-
-    path: str
-    server_hosts: tuple[str, ...]
-    server_port: int
-    search_base: str
-    query_filter: str
-    result_attribute: tuple[str, ...]
-    special_result_attribute: tuple[str, ...] = ()
-    terminal_result_attribute: tuple[str, ...] = ()
-    leaf_result_attribute: tuple[str, ...] = ()
-    result_format: str = "%s"
-    domain: tuple[str, ...] = ()
-    scope: str = "sub"
-    bind: str = "yes"
-    bind_dn: str = ""
-    bind_pw: str = ""
-    start_tls: bool = False
-    version: int = 2
-    timeout: int = 10
-    size_limit: int = 0
-    recursion_limit: int = 1000
-    tls_ca_cert_file: str = ""
-    tls_require_cert: bool = False
-    unknown: tuple[str, ...] = ()
-    lines: dict[str, int] = field(default_factory=dict)
-
-    def location(self, param: str) -> Location:
-        return Location(self.path, self.lines.get(param))
 
 
 def _split_list(value: str) -> tuple[str, ...]:
@@ -484,51 +451,6 @@ def postmap_query(path: str, address: str, *, timeout: float = 20.0) -> tuple[st
     if proc.returncode == 1 and not fatal:
         return None, ""
     return "", (fatal[-1] if fatal else proc.stderr.strip()[-200:]) or f"postmap exit {proc.returncode}"
-
-
-# --- observation --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LdapMapCheck(Observation):
-    """One sample lookup through a Postfix ``ldap:`` map: our evaluation and, if run, ``postmap -q``.
-
-    ``sample`` is ``known`` (a valid primary address from the directory), ``alias`` (a secondary
-    address), ``random`` (an unknown local part), ``catchall`` (the ``@domain`` key Postfix looks up
-    last) or ``metachar`` (filter metacharacters).
-    ``postmap_result``: None = not found, "" = postmap not run (see ``postmap_error``).
-    """
-
-    kind = "postfix.ldapmap"
-
-    map_path: str = ""
-    used_by: tuple[str, ...] = ()
-    table: LdapTableConfig | None = None
-    sample: str = ""
-    address: str = ""
-    queried: bool = False
-    search_base: str = ""
-    filter: str = ""
-    result: tuple[str, ...] | None = None
-    error: str = ""
-    note: str = ""
-    postmap_result: str | None = ""
-    postmap_error: str = ""
-
-    @property
-    def found(self) -> bool:
-        return self.result is not None
-
-    @property
-    def agrees(self) -> bool | None:
-        """Our evaluation vs postmap (None when either could not decide)."""
-        if self.error or self.postmap_error or self.postmap_result == "":
-            return None
-        if self.postmap_result is None:
-            return self.result is None
-        if self.result is None:
-            return False
-        return {v.strip() for v in self.postmap_result.split(",")} == set(self.result)
 
 
 def random_address(domain: str) -> str:

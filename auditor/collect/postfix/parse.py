@@ -17,8 +17,8 @@ from auditor.collect.postfix.defaults import Defaults, load_defaults
 from auditor.collect.postfix.expand import Expander, ExpansionError
 from auditor.collect.postfix.maincf import MainCf, parse_main_cf
 from auditor.collect.postfix.mastercf import FIELDS, MasterCf, ServiceLine, parse_master_cf, stock_master_cf
-from auditor.collect.postfix.model import RULE_PARAMETERS, MasterService, ParamValue, TemplateToken
 from auditor.model import InputError, Location
+from auditor.observations.postfix import RULE_PARAMETERS, MasterService, ParamValue, TemplateToken
 
 
 def normalize(value: str) -> str:

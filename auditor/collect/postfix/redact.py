@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from auditor.collect.postfix.model import MasterService, ParamValue
+from auditor.observations.postfix import MasterService, ParamValue
 
 REDACTED = "<redacted>"
 

@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from auditor.collect.postfix.model import MAX_CONTENTS, MAX_RESULT_KINDS, LookupTable, TableEntry
 from auditor.collect.postfix.parse import Parsed
 from auditor.collect.postfix.textfile import logical_lines
 from auditor.model import InputError, Location
+from auditor.observations.postfix import MAX_CONTENTS, MAX_RESULT_KINDS, LookupTable, TableEntry, split_list
 
 RECIPIENT_PARAMS = (
     "relay_recipient_maps",
@@ -48,35 +48,7 @@ MAX_DOMAINS = 20
 POSTMAP_TIMEOUT = 10.0
 # Nested quantifiers (``(a+)+``) can backtrack exponentially in Python's re: not evaluated.
 _NESTED_QUANT = re.compile(r"\([^()]*[*+}][^()]*\)\s*[*+{]")
-_SEPARATORS = re.compile(r"[\s,]+")
 _DOMAIN_IN_PATTERN = re.compile(r"@((?:[A-Za-z0-9-]+\\?\.)+[A-Za-z]{2,})")
-
-
-def split_list(value: str) -> list[str]:
-    """Split a Postfix list value on whitespace and commas, keeping ``{ … }`` groups whole.
-
-    Hand-written because Postfix's own grammar (``mystrtok`` with ``{}`` grouping, Postfix 3.0+)
-    has no Python library.
-    """
-    if "{" not in value:
-        return [w for w in _SEPARATORS.split(value) if w]
-    out: list[str] = []
-    cur: list[str] = []
-    depth = 0
-    for ch in value:
-        if ch == "{":
-            depth += 1
-        elif ch == "}" and depth:
-            depth -= 1
-        if depth == 0 and (ch.isspace() or ch == ","):
-            if cur:
-                out.append("".join(cur))
-                cur = []
-            continue
-        cur.append(ch)
-    if cur:
-        out.append("".join(cur))
-    return out
 
 
 @dataclass

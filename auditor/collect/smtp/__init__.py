@@ -3,7 +3,7 @@
 ``probe_domains(domains, settings)`` is the Python API the ``probe``, ``audit`` and ``demo``
 commands call: DNS first (:mod:`auditor.collect.dns`), then one RCPT-only conversation per MX
 address (:mod:`.engine`), never DATA. It returns the DNS observations and one
-:class:`~auditor.collect.smtp.model.ProbeResult` per (domain, MX host, address).
+:class:`~auditor.observations.smtp.ProbeResult` per (domain, MX host, address).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from auditor.collect import dns as dns_collect
 from auditor.collect.smtp.engine import Engine, Plan, Progress, check_settings, describe, make_plan
-from auditor.collect.smtp.model import ProbeResult, ProbeSettings, Verdict
 from auditor.collect.smtp.scenarios import load as load_scenarios
 from auditor.model import Observation
+from auditor.observations.smtp import ProbeResult, ProbeSettings, Verdict
 
 
 def plan_probes(domains: Sequence[str], settings: ProbeSettings) -> tuple[list[dns_collect.DnsMx], Plan]:

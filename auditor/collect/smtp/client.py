@@ -18,7 +18,7 @@ import re
 import ssl
 from collections.abc import Sequence
 
-from auditor.collect.smtp.model import (
+from auditor.observations.smtp import (
     R_CLOSED,
     R_CONNECT,
     R_GARBAGE,

@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from auditor.collect.dns import FAILED as DNS_FAILED
-from auditor.collect.dns import DnsMx, normalize_domain
+from auditor.collect.dns import normalize_domain
 from auditor.collect.smtp import vantage
 from auditor.collect.smtp.client import ProbeError, SmtpClient
-from auditor.collect.smtp.model import (
+from auditor.collect.smtp.scenarios import Scenario
+from auditor.model import InputError
+from auditor.observations.dns import FAILED as DNS_FAILED
+from auditor.observations.dns import DnsMx
+from auditor.observations.smtp import (
     R_421,
     R_AUDIT_TIMEOUT,
     R_BANNER,
@@ -45,9 +48,7 @@ from auditor.collect.smtp.model import (
     TlsInfo,
     Verdict,
 )
-from auditor.collect.smtp.scenarios import Scenario
-from auditor.collect.smtp.verdicts import classify
-from auditor.model import InputError
+from auditor.rules.smtp_verdicts import classify
 
 _ALNUM = string.ascii_lowercase + string.digits
 Progress = Callable[[str], None]

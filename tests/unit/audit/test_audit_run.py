@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from auditor.audit import AuditGap, Progress, Stage, run_audit
+from auditor.audit import Progress, Stage, run_audit
 from auditor.cli import main
 from auditor.config import parse_site_config
 from auditor.engine import EXIT_INCONCLUSIVE, exit_code
 from auditor.model import InputError, Observation, Status
+from auditor.observations.audit import AuditGap
 from tests.conftest import CORPUS, need_shared
 
 CFG = parse_site_config('[site]\ndomains = ["example.test"]\n', "site.toml")

@@ -15,18 +15,18 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from auditor.collect.dataprobe import (
+from auditor.collect.dataprobe import run_data_probes, sink_reader
+from auditor.collect.sink import BounceSink
+from auditor.engine import evaluate
+from auditor.model import Status
+from auditor.observations.smtp import (
     ACCEPTED,
     REJECTED_AFTER_DATA,
     REJECTED_AT_RCPT,
     DataProbeResult,
-    run_data_probes,
-    sink_reader,
+    ProbeResult,
+    ProbeSettings,
 )
-from auditor.collect.sink import BounceSink
-from auditor.collect.smtp.model import ProbeResult, ProbeSettings
-from auditor.engine import evaluate
-from auditor.model import Status
 
 SINK = "sink.test"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.collect.dns import DnsMx, MxHost
-from auditor.collect.smtp.model import ProbeResult, Verdict
 from auditor.model import Observation, Severity, Status
+from auditor.observations.dns import DnsMx, MxHost
+from auditor.observations.smtp import ProbeResult, Verdict
 from auditor.rules import Observations, load_all
 
 MX1 = MxHost("mx1.example.test", 10, ("198.18.0.11",))

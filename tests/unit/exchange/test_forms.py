@@ -98,19 +98,22 @@ def test_every_rule_has_a_failing_and_a_passing_scenario() -> None:
 
 def test_remediation_names_the_real_identity() -> None:
     by_rule = {(f.rule_id, f.target): f for f in ex_findings(files("onprem-bad", "collector"))}
-    assert by_rule[("EX-DOM-001", "Fabrikam legacy")].remediation.startswith(
-        'Set-AcceptedDomain -Identity "Fabrikam legacy" -DomainType Authoritative'
+    assert (
+        by_rule[("EX-DOM-001", "Fabrikam legacy")]
+        .remediation.as_text()
+        .startswith('Set-AcceptedDomain -Identity "Fabrikam legacy" -DomainType Authoritative')
     )
     assert 'Remove-AcceptedDomain -Identity "Relay everything"' in (
-        by_rule[("EX-RELAY-001", "Relay everything")].remediation
+        by_rule[("EX-RELAY-001", "Relay everything")].remediation.as_text()
     )
     cf2 = by_rule[("EX-CF-002", "Block executable attachments")]
     assert (
-        'Set-TransportRule -Identity "Block executable attachments" -DeleteMessage $true' in cf2.remediation
+        'Set-TransportRule -Identity "Block executable attachments" -DeleteMessage $true'
+        in cf2.remediation.as_text()
     )
     assert (
         "Set-MailboxAutoReplyConfiguration"
-        in by_rule[("EX-AR-001", "contoso.com/Users/Alice Lee")].remediation
+        in by_rule[("EX-AR-001", "contoso.com/Users/Alice Lee")].remediation.as_text()
     )
 
 

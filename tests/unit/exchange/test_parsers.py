@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from auditor.collect.exchange import collect, read_file
-from auditor.collect.exchange.model import ExchangeCmdletOutput, ExchangeRun
-from auditor.collect.exchange.values import parse_size, timespan_text
 from auditor.model import InputError, Report, RunInfo
+from auditor.observations.exchange import ExchangeCmdletOutput, ExchangeRun
+from auditor.observations.exchange_values import parse_size, timespan_text
 from auditor.serialize import report_from_dict, report_to_dict
 from tests.unit.exchange.helpers import ex_findings, summary
 

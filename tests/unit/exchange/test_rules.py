@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.collect.exchange.view import covers_everyone, ports
 from auditor.model import Severity
+from auditor.rules.exchange_view import covers_everyone, ports
 from tests.unit.exchange.helpers import ex_findings, summary
 
 
@@ -59,7 +59,7 @@ def test_oof_without_mailbox_data_reports_the_remote_domain(tmp_path: Path) -> N
     text = "Identity       : Default\nDomainName     : *\nAllowedOOFType : ExternalLegacy\n"
     (f,) = ex_findings([paste(tmp_path, text)])
     assert (f.rule_id, f.status.value, f.target) == ("EX-AR-001", "fail", "Default")
-    assert 'Set-RemoteDomain -Identity "Default" -AllowedOOFType None' in f.remediation
+    assert 'Set-RemoteDomain -Identity "Default" -AllowedOOFType None' in f.remediation.as_text()
 
 
 def test_edge_server_without_subscription(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_recipient_filter_agent_absent(tmp_path: Path) -> None:
     )
     (f,) = ex_findings([paste(tmp_path, text)])
     assert (f.rule_id, f.status.value, f.severity) == ("EX-RCPT-002", "fail", Severity.HIGH)
-    assert "Install-AntiSpamAgents.ps1" in f.remediation
+    assert "Install-AntiSpamAgents.ps1" in f.remediation.as_text()
     assert "Transport Rule Agent, Malware Agent" in f.evidence[0].summary
 
 
@@ -127,7 +127,7 @@ def test_scl_reject_on_the_perimeter_passes(tmp_path: Path) -> None:
 def test_powershell_quoting_in_remediation(tmp_path: Path) -> None:
     text = 'Identity   : Odd "name" $x\nDomainName : odd.example\nDomainType : ExternalRelay\n'
     (f,) = [f for f in ex_findings([paste(tmp_path, text)]) if f.rule_id == "EX-DOM-001"]
-    assert f.remediation.startswith(
+    assert f.remediation.as_text().startswith(
         'Set-AcceptedDomain -Identity "Odd `"name`" `$x" -DomainType Authoritative'
     )
 

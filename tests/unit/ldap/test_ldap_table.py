@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from auditor.collect.ldap.collect import check_filter
 from auditor.collect.postfix.ldap_table import (
     REDACTED,
-    LdapMapCheck,
     domain_allows,
     expand_template,
     format_result,
@@ -24,6 +23,7 @@ from auditor.collect.postfix.ldap_table import (
     read_bind_pw,
 )
 from auditor.model import InputError
+from auditor.observations.postfix import LdapMapCheck
 from auditor.serialize import to_jsonable
 
 MAP = """# relay recipients

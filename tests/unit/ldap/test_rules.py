@@ -7,17 +7,16 @@ from dataclasses import replace
 
 import pytest
 
-from auditor.collect.ldap.model import (
+from auditor.engine import evaluate
+from auditor.model import Finding, Status
+from auditor.observations.directory import (
     AddressRef,
     DirectoryRecipients,
     DisabledEntry,
     DuplicateAddress,
     RestrictedGroup,
 )
-from auditor.collect.postfix.ldap_table import LdapMapCheck
-from auditor.collect.postfix.model import LookupTable, ParamValue, PostfixConfig
-from auditor.engine import evaluate
-from auditor.model import Finding, Status
+from auditor.observations.postfix import LdapMapCheck, LookupTable, ParamValue, PostfixConfig
 from auditor.rules import load_all
 
 CLEAN = DirectoryRecipients(
@@ -196,7 +195,7 @@ def test_observations_survive_the_json_round_trip() -> None:
 
 
 def _probe(*answers: tuple[str, int | None], verdict: str = "rejects-unknown") -> object:
-    from auditor.collect.smtp.model import ProbeResult, RcptOutcome, Reply, Verdict
+    from auditor.observations.smtp import ProbeResult, RcptOutcome, Reply, Verdict
 
     outcomes = tuple(
         RcptOutcome(

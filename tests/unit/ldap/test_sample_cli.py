@@ -9,9 +9,9 @@ import pytest
 from auditor.cli import main
 from auditor.collect.ldap import LdapSettings
 from auditor.collect.ldap.connect import parse_url
-from auditor.collect.ldap.model import AddressRef, DirectoryRecipients, DisabledEntry, DuplicateAddress
 from auditor.collect.ldap.sample import map_samples, sample_addresses
 from auditor.model import InputError
+from auditor.observations.directory import AddressRef, DirectoryRecipients, DisabledEntry, DuplicateAddress
 
 OBS = DirectoryRecipients(
     target="ldap://x",

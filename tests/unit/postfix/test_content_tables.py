@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from auditor.collect.postfix import LookupTable, PostfixConfig, collect
-from auditor.collect.postfix.model import MAX_CONTENTS
+from auditor.observations.postfix import MAX_CONTENTS
 from tests.conftest import need_tool
 from tests.unit.postfix.helpers import write_config
 

@@ -6,7 +6,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from auditor.model import Evidence, Finding, Location, Observation, Report, RunInfo, Severity, Status
+from auditor.model import (
+    Evidence,
+    Finding,
+    Location,
+    Observation,
+    Remediation,
+    Report,
+    RunInfo,
+    Severity,
+    Status,
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ FINDINGS = (
             Evidence("RCPT of a random local part answered 250", transcript=MX2_TRANSCRIPT),
             Evidence("primary mx1.example.com[192.0.2.10] answered 550 5.1.1"),
         ),
-        remediation="Give the backup MX the recipient list (relay_recipient_maps).",
+        remediation=Remediation("Give the backup MX the recipient list (relay_recipient_maps)."),
     ),
     Finding(
         rule_id="PF-RCPT-003",
@@ -69,7 +79,7 @@ FINDINGS = (
                 data={"parameter": "relay_domains"},
             ),
         ),
-        remediation="postconf -e 'relay_recipient_maps = lmdb:/etc/postfix/relay_recipients'",
+        remediation=Remediation("postconf -e 'relay_recipient_maps = lmdb:/etc/postfix/relay_recipients'"),
         references=("postconf(5) relay_recipient_maps",),
     ),
     Finding(
@@ -88,7 +98,7 @@ FINDINGS = (
         target="example.net",
         title="non-mail domains lack a null MX",
         message='no MX; A record only <web & "mail"> | forged senders bounce here',
-        remediation='example.net. IN MX 0 .\nexample.net. IN TXT "v=spf1 -all"',
+        remediation=Remediation('example.net. IN MX 0 .\nexample.net. IN TXT "v=spf1 -all"'),
     ),
     Finding(
         rule_id="NDR-FMT-005",
@@ -107,7 +117,7 @@ FINDINGS = (
         title="null reverse-path refused",
         message="421 at connect: could not test MAIL FROM:<>",
         evidence=(Evidence("session", transcript=("S: 421 4.7.0 Try again later",)),),
-        remediation="Re-run the probe later from an address the MX does not throttle.",
+        remediation=Remediation("Re-run the probe later from an address the MX does not throttle."),
     ),
     Finding(
         rule_id="PF-DSN-001",

@@ -14,7 +14,7 @@ import xmlschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditor.model import Evidence, Finding, Location, Report, Severity, Status
+from auditor.model import Evidence, Finding, Location, Remediation, Report, Severity, Status
 from auditor.render import csv as csv_render
 from auditor.render import html, junit, markdown, sarif
 from auditor.render._common import no_rules
@@ -46,7 +46,7 @@ _FINDING = st.builds(
         ),
         max_size=2,
     ).map(tuple),
-    remediation=_NASTY,
+    remediation=st.builds(Remediation, _NASTY),
     note=_NASTY,
 )
 

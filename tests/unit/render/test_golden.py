@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from auditor.model import Report
+from auditor.observations import KINDS
 from auditor.render import csv as csv_render
 from auditor.render import junit, markdown, sarif
 from auditor.render._common import no_rules
 from auditor.serialize import load_report, report_to_json
-from tests.unit.render.fixtures import golden_report
+from tests.unit.render.fixtures import GoldenProbe, golden_report
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -43,5 +44,6 @@ def test_golden(name: str) -> None:
     assert got == want, f"{name} differs from {path} (UPDATE_GOLDEN=1 regenerates; review the diff)"
 
 
-def test_golden_json_loads_back_to_the_same_report() -> None:
+def test_golden_json_loads_back_to_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(KINDS, GoldenProbe.kind, GoldenProbe)  # a test-only observation kind
     assert load_report(str(GOLDEN / "report.json")) == golden_report()

@@ -7,7 +7,7 @@ import dataclasses
 import io
 from html.parser import HTMLParser
 
-from auditor.model import Finding, Report, Severity, Status
+from auditor.model import Finding, Remediation, Report, Severity, Status
 from auditor.render import csv as csv_render
 from auditor.render import html, markdown
 from auditor.render._common import no_rules
@@ -46,7 +46,9 @@ def test_markdown_names_every_rule_and_escapes_cells() -> None:
 
 
 def test_markdown_code_blocks_outlast_backticks_in_evidence() -> None:
-    f = Finding("PF-RCPT-001", Status.FAIL, Severity.HIGH, "t", "m", remediation="```\nrm -rf /\n```")
+    f = Finding(
+        "PF-RCPT-001", Status.FAIL, Severity.HIGH, "t", "m", remediation=Remediation("```\nrm -rf /\n```")
+    )
     text = markdown.render_with(Report(golden_report().run, (f,)), no_rules)
     assert "````\n```\nrm -rf /\n```\n````" in text
 

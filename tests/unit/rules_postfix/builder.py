@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from auditor.collect.postfix.model import LookupTable, MasterService, ParamValue, PostfixConfig, TemplateToken
 from auditor.engine import evaluate
 from auditor.model import Finding, Location, Status
+from auditor.observations.postfix import LookupTable, MasterService, ParamValue, PostfixConfig, TemplateToken
 from auditor.rules import load_all
 
 TARGET = "/etc/postfix"

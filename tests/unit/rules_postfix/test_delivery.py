@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from auditor.collect.postfix.model import LookupTable, TableEntry
 from auditor.model import Location, Severity, Status
+from auditor.observations.postfix import LookupTable, TableEntry
 from tests.unit.rules_postfix.builder import (
     TARGET,
     config,
@@ -49,7 +49,7 @@ def test_filter001_main_cf(main: dict[str, str], expected: Status) -> None:
     if expected is FAIL:
         assert f.severity is Severity.HIGH
         assert "smtp(8) service" in f.message and "127.0.0.1:10025/inet" in f.message
-        assert "postconf -X content_filter" in f.remediation
+        assert "postconf -X content_filter" in f.remediation.as_text()
 
 
 def test_filter001_reports_missing_reinjection_listener_and_submission_is_fine() -> None:
@@ -87,7 +87,7 @@ def test_filter004_reject_on_reinjection_without_override_fails_medium() -> None
     cfg = config({"header_checks": HC}, [svc("smtp"), back, pickup], tables=[REJECTING])
     f = finding("PF-FILTER-004", cfg, svc_target(back))
     assert f.status is FAIL and f.severity is Severity.MEDIUM
-    assert f.remediation.startswith(
+    assert f.remediation.as_text().startswith(
         "postconf -P '127.0.0.1:10025/inet/receive_override_options=no_header_body_checks'"
     )
     assert "1 REJECT rule" in f.message
@@ -285,7 +285,7 @@ def test_dsn001_table(main: dict[str, str], expected: Status, severity: Severity
         assert f.severity is severity
     if severity is Severity.MEDIUM:
         assert "PF-RCPT-003" in f.message
-        assert f.remediation == "postconf -e 'bounce_size_limit = 8192'"
+        assert f.remediation.as_text() == "postconf -e 'bounce_size_limit = 8192'"
 
 
 def test_rule_findings_never_leak_targets_outside_the_config() -> None:

@@ -6,10 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from auditor.collect.postfix.ldap_table import LdapMapCheck
-from auditor.collect.postfix.model import LookupTable, PostfixConfig, TemplateToken
 from auditor.engine import evaluate
 from auditor.model import Finding, Location, Severity, Status
+from auditor.observations.postfix import LdapMapCheck, LookupTable, PostfixConfig, TemplateToken
 from auditor.rules import load_all
 from tests.unit.rules_postfix.builder import TARGET, config, finding, svc, svc_target
 

@@ -64,7 +64,7 @@ def test_relay001_table(main: dict[str, str], compat: str | None, expected: Stat
     assert f.status is expected, f.message
     if expected is FAIL:
         assert f.severity is Severity.CRITICAL
-        assert "postconf -e 'smtpd_relay_restrictions = " in f.remediation
+        assert "postconf -e 'smtpd_relay_restrictions = " in f.remediation.as_text()
 
 
 def test_relay001_submission_listener_is_closed_and_public_override_is_judged() -> None:
@@ -107,7 +107,7 @@ def test_compat001_table(
     if severity is not None:
         assert f.severity is severity
     if expected is FAIL:
-        assert "compatibility_level" in f.remediation
+        assert "compatibility_level" in f.remediation.as_text()
 
 
 @pytest.mark.parametrize(
@@ -197,8 +197,8 @@ def test_verify003_only_submission_listener_is_not_mx() -> None:
 
 
 def test_relay001_match_all_ok_in_access_table_before_the_gate_is_open() -> None:
-    from auditor.collect.postfix.model import LookupTable, TableEntry
     from auditor.model import Location
+    from auditor.observations.postfix import LookupTable, TableEntry
 
     loc = Location("/etc/postfix/rcpt_access", 1)
     spec = "regexp:/etc/postfix/rcpt_access"

@@ -16,8 +16,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from auditor.collect.dns import DnsMx, MxHost
-from auditor.collect.smtp.model import ProbeSettings
+from auditor.observations.dns import DnsMx, MxHost
+from auditor.observations.smtp import ProbeSettings
 
 RcptFn = Callable[[str, str, "Scripted"], str]
 

@@ -124,8 +124,8 @@ def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_saved_report_loads_back_with_probe_observations(tmp_path: Any) -> None:
-    from auditor.collect.dns import DnsMx
-    from auditor.collect.smtp.model import ProbeResult
+    from auditor.observations.dns import DnsMx
+    from auditor.observations.smtp import ProbeResult
     from auditor.serialize import load_report
 
     out = tmp_path / "r.json"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from auditor.collect.smtp.engine import Engine, describe, make_plan, random_local_part
-from auditor.collect.smtp.model import ProbeResult, Verdict
 from auditor.collect.smtp.scenarios import load
 from auditor.model import InputError
+from auditor.observations.smtp import ProbeResult, Verdict
 from tests.conftest import need
 from tests.unit.smtp.fakes import (
     RcptHandler,
@@ -190,7 +190,7 @@ def test_null_sender_sample_is_bounded_per_address() -> None:
 
 
 def test_external_mx_is_not_probed_without_consent() -> None:
-    from auditor.collect.dns import DnsMx, MxHost
+    from auditor.observations.dns import DnsMx, MxHost
 
     settings = fast_settings(1)
     mx = [
@@ -242,7 +242,7 @@ def test_dry_run_description_lists_every_rcpt() -> None:
 
 
 def _two_addresses(host_a: str, host_b: str, concurrency: int) -> tuple[Scripted, list[ProbeResult]]:
-    from auditor.collect.dns import DnsMx, MxHost
+    from auditor.observations.dns import DnsMx, MxHost
 
     srv = Scripted(reply_delay=0.05)
     mx = [
@@ -330,7 +330,7 @@ def test_audit_timeout_during_the_greylisting_wait() -> None:
 
 def test_backup_mx_whose_address_lookup_failed_is_inconclusive_not_skipped() -> None:
     """A timed-out A/AAAA lookup hides an MX we could not measure: inconclusive, never not-probed."""
-    from auditor.collect.dns import DnsMx, MxHost
+    from auditor.observations.dns import DnsMx, MxHost
 
     mx = [
         DnsMx(

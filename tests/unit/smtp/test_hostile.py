@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from auditor.collect.smtp.engine import Engine, make_plan
-from auditor.collect.smtp.model import ProbeResult, Verdict
 from auditor.collect.smtp.scenarios import load
+from auditor.observations.smtp import ProbeResult, Verdict
 from tests.unit.smtp.fakes import Scripted, fast_settings, mx_for, running
 
 pytestmark = pytest.mark.timeout(30)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.collect.smtp.model import ProbeResult, RcptOutcome, Reply, Verdict
-from auditor.collect.smtp.verdicts import classify
 from auditor.model import Status
+from auditor.observations.smtp import ProbeResult, RcptOutcome, Reply, Verdict
 from auditor.rules import Observations, load_all
+from auditor.rules.smtp_verdicts import classify
 from auditor.serialize import from_jsonable, to_jsonable
 
 OK = Reply(250, ("2.1.5 Ok",))

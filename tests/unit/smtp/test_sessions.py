@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from auditor.collect.smtp.engine import MAX_JUNK_PER_SESSION, Engine, _domain_views, make_plan
-from auditor.collect.smtp.model import ProbeResult, Verdict
 from auditor.collect.smtp.scenarios import default_dir, load
+from auditor.observations.smtp import ProbeResult, Verdict
 from tests.unit.smtp.fakes import Scripted, fast_settings, known_only, mx_for, running
 
 pytestmark = pytest.mark.timeout(60)

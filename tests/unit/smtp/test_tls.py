@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from auditor.collect.smtp.engine import Engine, make_plan
-from auditor.collect.smtp.model import ProbeResult, Verdict
 from auditor.collect.smtp.scenarios import load
+from auditor.observations.smtp import ProbeResult, Verdict
 from tests.conftest import need_tool
 from tests.unit.smtp.fakes import RcptHandler, aiosmtpd_server, fast_settings, mx_for
 

@@ -11,9 +11,9 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from auditor.collect.exchange.model import ExchangeCmdletOutput, ExchangeRun, ExObject
-from auditor.collect.exchange.values import parse_bool, split_list
 from auditor.model import Evidence, Observation
+from auditor.observations.exchange import ExchangeCmdletOutput, ExchangeRun, ExObject
+from auditor.observations.exchange_values import parse_bool, split_list
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ flips to 2xx/5xx, a persistent 4xx stays.
 
 from __future__ import annotations
 
-from auditor.collect.smtp.model import (
+from auditor.observations.smtp import (
     R_421,
     R_CONTROL,
     R_PROTOCOL,

@@ -8,6 +8,7 @@ for the real ``postconf`` binary) fills them.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 
 from auditor.model import Location, Observation
@@ -246,3 +247,111 @@ class PostfixConfig(Observation):
 
     def tables_for(self, parameter: str) -> list[LookupTable]:
         return [t for t in self.tables if parameter in t.used_by]
+
+
+_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def split_list(value: str) -> list[str]:
+    """Split a Postfix list value on whitespace and commas, keeping ``{ … }`` groups whole.
+
+    Hand-written because Postfix's own grammar (``mystrtok`` with ``{}`` grouping, Postfix 3.0+)
+    has no Python library.
+    """
+    if "{" not in value:
+        return [w for w in _SEPARATORS.split(value) if w]
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in value:
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        if depth == 0 and (ch.isspace() or ch == ","):
+            if cur:
+                out.append("".join(cur))
+                cur = []
+            continue
+        cur.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+@dataclass(frozen=True)
+class LdapTableConfig:
+    """One parsed ldap_table(5) file. ``bind_pw`` is REDACTED when set, "" when not."""
+
+    path: str
+    server_hosts: tuple[str, ...]
+    server_port: int
+    search_base: str
+    query_filter: str
+    result_attribute: tuple[str, ...]
+    special_result_attribute: tuple[str, ...] = ()
+    terminal_result_attribute: tuple[str, ...] = ()
+    leaf_result_attribute: tuple[str, ...] = ()
+    result_format: str = "%s"
+    domain: tuple[str, ...] = ()
+    scope: str = "sub"
+    bind: str = "yes"
+    bind_dn: str = ""
+    bind_pw: str = ""
+    start_tls: bool = False
+    version: int = 2
+    timeout: int = 10
+    size_limit: int = 0
+    recursion_limit: int = 1000
+    tls_ca_cert_file: str = ""
+    tls_require_cert: bool = False
+    unknown: tuple[str, ...] = ()
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def location(self, param: str) -> Location:
+        return Location(self.path, self.lines.get(param))
+
+
+# --- observation --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LdapMapCheck(Observation):
+    """One sample lookup through a Postfix ``ldap:`` map: our evaluation and, if run, ``postmap -q``.
+
+    ``sample`` is ``known`` (a valid primary address from the directory), ``alias`` (a secondary
+    address), ``random`` (an unknown local part), ``catchall`` (the ``@domain`` key Postfix looks up
+    last) or ``metachar`` (filter metacharacters).
+    ``postmap_result``: None = not found, "" = postmap not run (see ``postmap_error``).
+    """
+
+    kind = "postfix.ldapmap"
+
+    map_path: str = ""
+    used_by: tuple[str, ...] = ()
+    table: LdapTableConfig | None = None
+    sample: str = ""
+    address: str = ""
+    queried: bool = False
+    search_base: str = ""
+    filter: str = ""
+    result: tuple[str, ...] | None = None
+    error: str = ""
+    note: str = ""
+    postmap_result: str | None = ""
+    postmap_error: str = ""
+
+    @property
+    def found(self) -> bool:
+        return self.result is not None
+
+    @property
+    def agrees(self) -> bool | None:
+        """Our evaluation vs postmap (None when either could not decide)."""
+        if self.error or self.postmap_error or self.postmap_result == "":
+            return None
+        if self.postmap_result is None:
+            return self.result is None
+        if self.result is None:
+            return False
+        return {v.strip() for v in self.postmap_result.split(",")} == set(self.result)

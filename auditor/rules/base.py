@@ -6,6 +6,8 @@ A rule module declares rules with the :func:`rule` decorator::
         "PF-RCPT-005",
         title="luser_relay catch-all",
         family="postfix",
+        cause="local-recipients",
+        controls=("RFC5321-6.1",),
         severity=Severity.HIGH,
         needs=(PostfixConfig,),
         remediation="postconf -X luser_relay",
@@ -62,6 +64,8 @@ class Rule:
     remediation: str = ""
     references: tuple[str, ...] = ()
     tier: str = "core"
+    cause: str = ""  # the root cause (remediation plan) this rule's failure belongs to
+    controls: tuple[str, ...] = ()  # compliance controls (RFC sections) this rule evidences
 
     @property
     def doc(self) -> str:
@@ -129,6 +133,8 @@ def rule(
     remediation: str = "",
     references: tuple[str, ...] = (),
     tier: str = "core",
+    cause: str = "",
+    controls: tuple[str, ...] = (),
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a check function under a catalog id (ids are unique; a duplicate is a bug)."""
 
@@ -147,6 +153,8 @@ def rule(
             remediation=inspect.cleandoc(remediation),
             references=references,
             tier=tier,
+            cause=cause,
+            controls=controls,
         )
         return fn
 

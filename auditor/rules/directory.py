@@ -96,6 +96,8 @@ def address_set(obs: Observations, r: Rule) -> Iterator[Finding]:
     "LDAP-ADDR-002",
     title="wildcard addresses in the directory",
     family="directory",
+    cause="catch-all",
+    controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=(DirectoryRecipients,),
     remediation="""
@@ -374,6 +376,8 @@ def _map_evidence(c: LdapMapCheck) -> Evidence:
     "LDAP-SYNC-001",
     title="MTA recipient list vs directory drift",
     family="directory",
+    cause="relay-recipients",
+    controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=(LdapMapCheck, ProbeResult),
     remediation="""
@@ -517,6 +521,7 @@ def _permissive(cfg: PostfixConfig, spec: str) -> str:
     "LDAP-QUERY-001",
     title="lookup failure semantics: directory map followed by a permissive fallback",
     family="directory",
+    cause="catch-all",
     severity=Severity.HIGH,
     needs=(PostfixConfig,),
     remediation="""

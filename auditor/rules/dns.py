@@ -145,6 +145,8 @@ def mx_paths(obs: Observations, r: Rule) -> Iterator[Finding]:
     "DNS-NULLMX-001",
     title="Non-mail domains lack a null MX",
     family="dns",
+    cause="dns-hygiene",
+    controls=("RFC7505",),
     severity=Severity.LOW,
     needs=(DnsMx,),
     remediation="""
@@ -197,6 +199,8 @@ def null_mx(obs: Observations, r: Rule) -> Iterator[Finding]:
     "DNS-NULLMX-002",
     title="Malformed null MX",
     family="dns",
+    cause="dns-hygiene",
+    controls=("RFC7505",),
     severity=Severity.LOW,
     needs=(DnsMx,),
     remediation="Publish the null MX alone and with preference 0: example.org. IN MX 0 .",

@@ -49,6 +49,7 @@ def _cmdlet_failed(ex: ExchangeView, r: Rule, cmdlet: str) -> Iterator[Finding]:
     "EX-RELAY-001",
     title="wildcard accepted domain `*` makes Exchange an open relay",
     family=FAMILY,
+    cause="relay-control",
     severity=Severity.CRITICAL,
     needs=NEEDS,
     remediation="""
@@ -123,6 +124,8 @@ def _domain_type(row: Row) -> str | None:
     "EX-DOM-001",
     title="accepted domain not Authoritative (no recipient lookup)",
     family=FAMILY,
+    cause="exchange-recipient-filter",
+    controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=NEEDS,
     remediation="Set-AcceptedDomain -Identity <domain> -DomainType Authoritative "
@@ -180,6 +183,8 @@ def ex_dom_not_authoritative(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-DOM-002",
     title="Exchange Online: Directory-Based Edge Blocking off for an accepted domain",
     family=FAMILY,
+    cause="exchange-recipient-filter",
+    controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=NEEDS,
     remediation="Synchronise every recipient to the directory, then Set-AcceptedDomain -Identity <domain> "
@@ -235,6 +240,8 @@ def ex_dom_dbeb(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-RCPT-001",
     title="Recipient Lookup disabled (RecipientValidationEnabled False)",
     family=FAMILY,
+    cause="exchange-recipient-filter",
+    controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=NEEDS,
     remediation="""
@@ -287,6 +294,8 @@ def ex_rcpt_lookup(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-RCPT-002",
     title="Recipient Filter agent disabled or absent",
     family=FAMILY,
+    cause="exchange-recipient-filter",
+    controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=NEEDS,
     remediation='Enable-TransportAgent -Identity "Recipient Filter Agent"; '
@@ -420,6 +429,8 @@ def _anonymous_smtp(row: Row) -> bool | None:
     "EX-RCPT-003",
     title="Internet-facing Mailbox servers without edge recipient validation",
     family=FAMILY,
+    cause="exchange-recipient-filter",
+    controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=NEEDS,
     remediation="(a) preferred: put an Edge Transport server, EOP or a recipient-validating gateway in "
@@ -519,6 +530,7 @@ def ex_rcpt_mailbox_facing(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-EDGE-001",
     title="EdgeSync missing or stale",
     family=FAMILY,
+    cause="exchange-recipient-filter",
     severity=Severity.HIGH,
     needs=NEEDS,
     remediation="New-EdgeSubscription (re-subscribe the Edge), Start-EdgeSynchronization, then "
@@ -590,6 +602,7 @@ def ex_edge_sync(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-CF-001",
     title="SCL reject on a hop behind a gateway",
     family=FAMILY,
+    cause="in-session-filtering",
     severity=Severity.HIGH,
     needs=NEEDS,
     remediation="Set-ContentFilterConfig -SCLRejectEnabled $false -SCLQuarantineEnabled $true "
@@ -670,6 +683,8 @@ def ex_cf_scl_reject(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-CF-002",
     title="transport rules that reject with an NDR",
     family=FAMILY,
+    cause="in-session-filtering",
+    controls=("OPERATOR-NO-BACKSCATTER",),
     severity=Severity.HIGH,
     needs=NEEDS,
     remediation="Set-TransportRule -Identity <rule> -DeleteMessage $true (silent drop, no NDR), or "
@@ -751,6 +766,8 @@ def ex_cf_transport_reject(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-CF-003",
     title="malware notifications / NDRs to external senders",
     family=FAMILY,
+    cause="in-session-filtering",
+    controls=("OPERATOR-NO-BACKSCATTER",),
     severity=Severity.HIGH,
     needs=NEEDS,
     remediation="Set-MalwareFilterPolicy -Identity Default -EnableExternalSenderNotifications $false",
@@ -810,6 +827,8 @@ def ex_cf_malware_notify(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-NULL-001",
     title="blank (null) senders blocked",
     family=FAMILY,
+    cause="null-sender-postmaster",
+    controls=("RFC1123-5.2.9",),
     severity=Severity.HIGH,
     needs=NEEDS,
     remediation="Set-SenderFilterConfig -BlankSenderBlockingEnabled $false",
@@ -850,6 +869,8 @@ def ex_null_sender(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-DSN-001",
     title="external NDRs attach the original message (up to 10 MB)",
     family=FAMILY,
+    cause="ndr-payload",
+    controls=("RFC3464",),
     severity=Severity.MEDIUM,
     needs=NEEDS,
     remediation="""
@@ -899,6 +920,8 @@ def ex_dsn_attach(obs: Observations, r: Rule) -> Iterator[Finding]:
     "EX-AR-001",
     title="out-of-office replies to any external sender",
     family=FAMILY,
+    cause="auto-replies",
+    controls=("RFC3834",),
     severity=Severity.MEDIUM,
     needs=NEEDS,
     remediation="Set-MailboxAutoReplyConfiguration -Identity <mailbox> -ExternalAudience Known; or "

@@ -43,6 +43,8 @@ def _target(c: CapturedNdr) -> str:
     "NDR-ENV-001",
     title="NDR envelope sender is not <>",
     family="ndr",
+    cause="ndr-payload",
+    controls=("RFC3464",),
     severity=Severity.MEDIUM,
     needs=(CapturedNdr,),
     remediation="""
@@ -100,6 +102,8 @@ def envelope_sender_not_null(obs: Observations, r: Rule) -> Iterator[Finding]:
     "NDR-ENV-002",
     title="NDR or auto-reply addressed to the header From instead of the envelope sender",
     family="ndr",
+    cause="auto-replies",
+    controls=("RFC3464",),
     severity=Severity.HIGH,
     needs=(CapturedNdr,),
     remediation="""
@@ -159,6 +163,8 @@ def addressed_to_header_from(obs: Observations, r: Rule) -> Iterator[Finding]:
     "NDR-FMT-002",
     title="NDR returns the full original message",
     family="ndr",
+    cause="ndr-payload",
+    controls=("RFC3464",),
     severity=Severity.MEDIUM,
     needs=(CapturedNdr,),
     remediation="""

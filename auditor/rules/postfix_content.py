@@ -117,6 +117,7 @@ def _paths(cfg: PostfixConfig) -> list[tuple[MasterService, Severity, str]]:
     "PF-FILTER-004",
     title="header/body REJECT rules applied to already-queued mail",
     family="postfix",
+    cause="in-session-filtering",
     severity=Severity.MEDIUM,
     needs=(PostfixConfig,),
     remediation=(

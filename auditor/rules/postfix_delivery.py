@@ -71,6 +71,8 @@ def reinjection_listeners(cfg: PostfixConfig) -> list[MasterService]:
     "PF-FILTER-001",
     title="after-queue content filter that rejects or bounces",
     family="postfix",
+    cause="in-session-filtering",
+    controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=(PostfixConfig,),
     remediation=(
@@ -452,6 +454,8 @@ def ndr_sources(cfg: PostfixConfig) -> list[str]:
     "PF-DSN-001",
     title="NDRs carry the full original message",
     family="postfix",
+    cause="ndr-payload",
+    controls=("RFC3464",),
     severity=Severity.MEDIUM,
     needs=(PostfixConfig,),
     remediation="postconf -e 'bounce_size_limit = 8192'",

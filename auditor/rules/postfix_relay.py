@@ -98,6 +98,8 @@ def _broad_ok(cfg: PostfixConfig, lookups: list[Restriction]) -> list[str]:
     "PF-RELAY-001",
     title="relay control misconfiguration",
     family="postfix",
+    cause="relay-control",
+    controls=("RFC5321-3.6.2",),
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
     remediation=(
@@ -219,6 +221,8 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
     "PF-COMPAT-001",
     title="backwards-compatibility traps (relay_domains, smtpd_relay_restrictions)",
     family="postfix",
+    cause="relay-recipients",
+    controls=("RFC5321-3.6.2",),
     severity=Severity.HIGH,
     needs=(PostfixConfig,),
     remediation="""
@@ -322,6 +326,8 @@ _VERIFY_CODES = (
     "PF-VERIFY-001",
     title="verification results turned into accept (code 250)",
     family="postfix",
+    cause="permanent-reject",
+    controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
     remediation="""
@@ -390,6 +396,8 @@ def verify_codes_accept(obs: Observations, r: Rule) -> Iterator[Finding]:
     "PF-VERIFY-002",
     title="relay host without recipient knowledge and without recipient verification",
     family="postfix",
+    cause="relay-recipients",
+    controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
     remediation=(
@@ -438,6 +446,8 @@ def relay_without_verification(obs: Observations, r: Rule) -> Iterator[Finding]:
     "PF-VERIFY-003",
     title="sender address verification (callouts) used broadly",
     family="postfix",
+    cause="sender-callouts",
+    controls=("OPERATOR-NO-BACKSCATTER",),
     severity=Severity.MEDIUM,
     needs=(PostfixConfig,),
     remediation="""

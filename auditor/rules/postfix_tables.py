@@ -60,6 +60,8 @@ def _forwards_offsite(entry: TableEntry, hosted: set[str]) -> bool:
     "PF-RCPT-004",
     title="catch-all / wildcard entries in recipient tables",
     family="postfix",
+    cause="catch-all",
+    controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=(PostfixConfig, LdapMapCheck),
     remediation="""

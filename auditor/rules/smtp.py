@@ -73,6 +73,8 @@ def _reply_text(o: RcptOutcome) -> str:
     "SMTP-RCPT-001",
     title="MX accepts a random local part at RCPT (accept-all)",
     family="smtp",
+    cause="local-recipients",
+    controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(ProbeResult,),
     remediation="""
@@ -139,6 +141,8 @@ def _strength(pr: ProbeResult) -> int | None:
     "SMTP-RCPT-002",
     title="Backup/secondary MX weaker than primary",
     family="smtp",
+    cause="relay-recipients",
+    controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(ProbeResult,),
     remediation="""
@@ -198,6 +202,8 @@ def weaker_backup(obs: Observations, r: Rule) -> Iterator[Finding]:
     "SMTP-RCPT-003",
     title="Unknown recipients get a persistent 4xx instead of 5xx",
     family="smtp",
+    cause="permanent-reject",
+    controls=("RFC5321-4.2.5-5xx",),
     severity=Severity.MEDIUM,
     needs=(ProbeResult,),
     remediation="""
@@ -284,6 +290,8 @@ def _single(
     "SMTP-RCPT-006",
     title="Subdomains of a hosted domain accepted",
     family="smtp",
+    cause="relay-recipients",
+    controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=(ProbeResult,),
     remediation="""
@@ -323,6 +331,8 @@ def subdomain_accepted(obs: Observations, r: Rule) -> Iterator[Finding]:
     "SMTP-NULL-001",
     title="Null reverse-path refused",
     family="smtp",
+    cause="null-sender-postmaster",
+    controls=("RFC1123-5.2.9",),
     severity=Severity.HIGH,
     needs=(ProbeResult,),
     remediation="""
@@ -397,6 +407,8 @@ def null_sender_refused(obs: Observations, r: Rule) -> Iterator[Finding]:
     "SMTP-PM-001",
     title="Postmaster not accepted",
     family="smtp",
+    cause="null-sender-postmaster",
+    controls=("RFC5321-4.5.1",),
     severity=Severity.MEDIUM,
     needs=(ProbeResult,),
     remediation="""
@@ -431,6 +443,8 @@ def postmaster_refused(obs: Observations, r: Rule) -> Iterator[Finding]:
     "SMTP-RELAY-001",
     title="Open relay",
     family="smtp",
+    cause="relay-control",
+    controls=("RFC5321-3.6.2",),
     severity=Severity.CRITICAL,
     needs=(ProbeResult,),
     remediation="""

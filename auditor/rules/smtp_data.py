@@ -54,6 +54,8 @@ def _evidence(p: DataProbeResult, summary: str) -> list[Evidence]:
     "SMTP-NDR-001",
     title="Confirmed accept-then-bounce (NDR received for a probe)",
     family="smtp",
+    cause="confirmed-backscatter",
+    controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(DataProbeResult,),
     remediation="""
@@ -126,6 +128,8 @@ def confirmed_backscatter(obs: Observations, r: Rule) -> Iterator[Finding]:
     "SMTP-RCPT-004",
     title="Unknown recipient rejected only at end of DATA",
     family="smtp",
+    cause="local-recipients",
+    controls=("RFC5321-6.1",),
     severity=Severity.LOW,
     needs=(DataProbeResult,),
     remediation="Move recipient validation to RCPT time (Postfix: reject_unlisted_recipient with "
@@ -169,6 +173,8 @@ def rejected_after_data(obs: Observations, r: Rule) -> Iterator[Finding]:
     "SMTP-NDR-002",
     title="Bounce or auto-reply sent to the header From instead of the envelope sender",
     family="smtp",
+    cause="auto-replies",
+    controls=("RFC3834",),
     severity=Severity.HIGH,
     needs=(DataProbeResult,),
     remediation="Configure the responder or gateway to address NDRs and auto-replies to the envelope "

@@ -28,7 +28,7 @@ _TH_DATE = re.compile(r'^(\.TH \S+ "\d+" )"[^"]*"', re.M)
 
 
 def _parser() -> argparse.ArgumentParser:
-    os.environ["COLUMNS"] = "100"  # argparse wraps usage lines to the terminal: fix the width
+    os.environ["COLUMNS"] = "72"  # argparse wraps usage lines to the terminal: fix the width
     sys.path.insert(0, str(ROOT))
     from auditor.cli import build_parser
 

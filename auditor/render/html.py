@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import jinja2
 
+from auditor import resources
 from auditor.model import Report, Severity, Status
 from auditor.render._common import RuleLookup, registry_lookup
 from auditor.render._view import STATUS_HEADINGS, STATUS_ORDER, build_view
 
 FORMAT = "html"
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = resources.path("auditor.render.templates")
 SECTION_HEADINGS = ("Summary", "Remediation plan", "Compliance", "Findings", "Observations", "Run metadata")
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-REPORT_SCHEMA_PATH = Path(__file__).resolve().parent / "report-1.schema.json"
+from auditor import resources
+
+REPORT_SCHEMA_PATH = resources.path(__name__, "report-1.schema.json")
 
 
 def load_report_schema() -> dict[str, Any]:

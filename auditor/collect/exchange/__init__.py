@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from importlib import resources
 
+from auditor import resources
 from auditor.collect.exchange import cmdlets
 from auditor.collect.exchange.clixml import parse_clixml
 from auditor.collect.exchange.formatlist import parse_format_list
@@ -38,7 +38,7 @@ MAX_BYTES = 64 * 1024 * 1024  # a whole organisation's export is a few MB; more 
 
 def collector_script_path() -> str:
     """Filesystem path of the shipped collector script (package data)."""
-    return str(resources.files(__package__).joinpath(SCRIPT_NAME))
+    return str(resources.path(__name__, SCRIPT_NAME))
 
 
 def decode(data: bytes, path: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+
+from auditor import resources
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class Defaults:
 
 @lru_cache(maxsize=1)
 def load_defaults() -> Defaults:
-    text = resources.files("auditor.collect.postfix").joinpath("postfix_defaults.json").read_text("utf-8")
+    text = resources.read_text("auditor.collect.postfix", "postfix_defaults.json")
     data = json.loads(text)
     return Defaults(
         version=str(data["postfix_version"]),

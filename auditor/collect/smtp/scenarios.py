@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor import resources
 from auditor.model import InputError
 
 PLACEHOLDERS = frozenset({"domain", "random", "label", "relay_domain", "mail_from"})
@@ -42,8 +43,8 @@ class Scenario:
 
 
 def default_dir() -> Path:
-    """probes/ at the project root (next to the auditor package)."""
-    return Path(__file__).resolve().parents[3] / "probes"
+    """The built-in scenarios (the project's probes/ folder, shipped as package data)."""
+    return resources.probes_dir()
 
 
 def _fail(path: Path, message: str, text: str = "", key: str = "") -> InputError:

@@ -354,7 +354,7 @@ def relay_recipient_findings(cfg: PostfixConfig, r: Rule, *, verify_rule: bool) 
             continue
         fx = Fixes(cfg)
         typ = map_type(cfg)
-        fx.command(["postmap", f"{typ}:{RELAY_TABLE}"], "the relay recipient table", [RELAY_TABLE])
+        fx.postmap(f"{typ}:{RELAY_TABLE}", "the relay recipient table", [RELAY_TABLE])
         owner = fx.own(sc.service, "relay_recipient_maps")
         fx.set(owner, "relay_recipient_maps", f"{typ}:{RELAY_TABLE}", [RELAY_TABLE])
         yield conclude(

@@ -726,6 +726,15 @@ class Fixes:
         argv = ["postconf", *(("-c", d) if d else ()), *args]
         self.command(argv, changes, placeholders)
 
+    def postmap(self, spec: str, changes: str, placeholders: Sequence[str] = ()) -> None:
+        """Build an indexed table; postmap reads the linted directory's main.cf too."""
+        if self.cfg.templates:  # postmap cannot read an unrendered main.cf
+            self.notes.append(f"Build {changes} where the template is rendered: postmap {shlex.quote(spec)}.")
+            self.placeholders.extend(placeholders)
+            return
+        d = config_dir(self.cfg)
+        self.command(["postmap", *(("-c", d) if d else ()), spec], changes, placeholders)
+
     def command(self, argv: Sequence[str], changes: str, placeholders: Sequence[str] = ()) -> None:
         self.placeholders.extend(placeholders)
         line = shlex.join(argv)
@@ -742,7 +751,8 @@ class Fixes:
 
     def _templated(self, svc: MasterService | None, name: str, what: str) -> bool:
         p = self.cfg.param(name, svc) if svc is None or name in svc.overrides else None
-        if p is not None and is_templated(p):
+        # only a line written in a file can be a template line; a default is set afresh
+        if p is not None and (p.explicit or p.location is not None) and is_templated(p):
             self.notes.append(f"{where(self.cfg, p)} is a template line: {what} in the template's source")
             return True
         return False
@@ -757,6 +767,12 @@ class Fixes:
             return
         if svc is None:
             self._postconf(["-e", f"{name} = {value}"], f"main.cf {name}", placeholders)
+            return
+        if has_template(svc.name) or has_template(svc.type):
+            self.notes.append(
+                f"{svc.location or 'master.cf'}: the service name is a template: give it the line  "
+                f"-o {name}={value}  in the template's source"
+            )
             return
         marks = {f"\x00{i}\x00": ph for i, ph in enumerate(placeholders)}
         for mark, ph in marks.items():
@@ -777,6 +793,12 @@ class Fixes:
         """Remove ``name`` from main.cf (its default applies) or the listener's ``-o`` override."""
         if self._templated(svc, name, f"remove {name}"):
             return
+        if svc is not None and (has_template(svc.name) or has_template(svc.type)):
+            self.notes.append(
+                f"{svc.location or 'master.cf'}: the service name is a template: remove its -o {name} "
+                "in the template's source"
+            )
+            return
         if svc is None:
             self._postconf(["-X", name], f"main.cf {name}")
         else:
@@ -784,7 +806,7 @@ class Fixes:
             self._postconf(["-PX", f"{label}/{name}"], f"master.cf {label} -o {name}")
 
     def _templated_list(self, src: ListSource, what: str) -> bool:
-        if is_templated(src.param):
+        if src.param.explicit and is_templated(src.param):
             self.notes.append(
                 f"{where(self.cfg, src.param)} is a template line: {what} in the template's source"
             )

@@ -591,9 +591,7 @@ def _sender_verify_fix(
         typ = map_type(cfg)
         fx.set(None, "smtpd_restriction_classes", " ".join([*classes, cls]))
         fx.set(None, cls, "reject_unverified_sender")
-        fx.command(
-            ["postmap", f"{typ}:{FORGED_TABLE}"], f"the sender table (entries: domain {cls})", [FORGED_TABLE]
-        )
+        fx.postmap(f"{typ}:{FORGED_TABLE}", f"the sender table (entries: domain {cls})", [FORGED_TABLE])
         for n in dict.fromkeys(direct):
             fx.replace(
                 svc,

@@ -291,9 +291,7 @@ def test_rcpt006_table(main: dict[str, str], expected: Status) -> None:
     assert f.status is expected
     if expected is FAIL:
         name = next(iter(main))
-        assert (
-            f"{PC} -e '{name} = 550'" in lines(f) and f.location and f.location.line == 1
-        )
+        assert f"{PC} -e '{name} = 550'" in lines(f) and f.location and f.location.line == 1
 
 
 @pytest.mark.parametrize(

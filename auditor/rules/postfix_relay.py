@@ -81,7 +81,16 @@ def _wide_networks(value: str) -> list[str]:
         limit = 16 if net.version == 4 else 32
         if net.prefixlen == 0 or (net.prefixlen < limit and not net.is_private):
             wide.append(item)
+        elif net.version == 4 and net.is_private and not net.is_loopback and net.prefixlen <= 12:
+            wide.append(item)  # a whole 10/8 or 172.16/12: every host of a provider's or VPN's network
     return wide
+
+
+def _private(item: str) -> bool:
+    try:
+        return ipaddress.ip_network(item.strip("[]").replace("]/", "/"), strict=False).is_private
+    except ValueError:
+        return False
 
 
 def _is_ok_action(value: str) -> bool:
@@ -122,7 +131,8 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
     reaches `reject_unauth_destination` / `defer_unauth_destination` (or an unconditional
     `reject`) before a broad permit (`permit`, `permit_dnswl_client`, ...) or the end of the list;
     `mynetworks` containing `0.0.0.0/0`, `::/0` or a public range wider than /16 (IPv4) or /32
-    (IPv6); `mynetworks_style = class`. `permit_mynetworks`, `permit_sasl_authenticated`,
+    (IPv6), or a whole private `10.0.0.0/8` or `172.16.0.0/12` (high: every host of a provider's,
+    container platform's or VPN's network may relay); `mynetworks_style = class`. `permit_mynetworks`, `permit_sasl_authenticated`,
     `permit_auth_destination` before the gate are fine. `check_*_access` lookups before the gate
     are listed in the message: their tables may return OK for broad keys. When the collector read
     such a table and a pattern in it that matches every address answers OK (or a number, or a
@@ -174,12 +184,14 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
                 ]
             nets = effective(cfg, "mynetworks", sc.service)
             style = effective(cfg, "mynetworks_style", sc.service)
+            private_only = False
             nets_explicit = nets.explicit or nets.location is not None
             if nets_explicit:
                 ev.append(evidence(cfg, nets))
                 wide = _wide_networks(nets.value)
                 if wide:
                     problems.append("mynetworks trusts " + ", ".join(wide))
+                    private_only = all(_private(w) for w in wide)
                     kept = [n for n in split_list(nets.raw if nets.explicit else nets.value) if n not in wide]
                     fx.set(fx.own(sc.service, "mynetworks"), "mynetworks", " ".join(kept) or LOOPBACK)
                 elif has_template(nets.raw) or nets.templated:
@@ -214,6 +226,8 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
                     pass_msg="relaying is gated by reject_unauth_destination" + msg_lookups,
                     ev=ev,
                     remediation=fx.remediation(r),
+                    # trusting a whole private /8-/12 is not an open relay to the Internet
+                    severity=Severity.HIGH if private_only and len(problems) == 1 else None,
                 )
             elif sc.role is Role.MX:
                 yield r.inconclusive(

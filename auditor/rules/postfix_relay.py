@@ -132,8 +132,9 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
     `reject`) before a broad permit (`permit`, `permit_dnswl_client`, ...) or the end of the list;
     `mynetworks` containing `0.0.0.0/0`, `::/0` or a public range wider than /16 (IPv4) or /32
     (IPv6), or a whole private `10.0.0.0/8` or `172.16.0.0/12` (high: every host of a provider's,
-    container platform's or VPN's network may relay); `mynetworks_style = class`. `permit_mynetworks`, `permit_sasl_authenticated`,
-    `permit_auth_destination` before the gate are fine. `check_*_access` lookups before the gate
+    container platform's or VPN's network may relay); `mynetworks_style = class`.
+    `permit_mynetworks`, `permit_sasl_authenticated`, `permit_auth_destination` before the gate
+    are fine. `check_*_access` lookups before the gate
     are listed in the message: their tables may return OK for broad keys. When the collector read
     such a table and a pattern in it that matches every address answers OK (or a number, or a
     `permit_*` action), that list counts as open.

@@ -48,8 +48,8 @@ def run_rules(args: argparse.Namespace) -> int:
 def explain_text(r: Rule) -> str:
     lines = [f"# {r.id}: {r.title}", "", f"Severity: {r.severity.value}    Family: {r.family}", ""]
     lines.append(r.doc)
-    if r.remediation:
-        lines += ["", "## Remediation", "", r.remediation]
+    if r.remediation:  # the one place the generic fix is written (the decorator, see rules.base)
+        lines += ["", "## How to fix", "", r.remediation]
     if r.references:
         lines += ["", "## Sources", ""] + [f"- {ref}" for ref in r.references]
     return "\n".join(lines) + "\n"

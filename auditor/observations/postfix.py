@@ -23,6 +23,7 @@ RULE_PARAMETERS: tuple[str, ...] = (
     "cleanup_service_name",
     "compatibility_level",
     "content_filter",
+    "default_database_type",  # the map type a fix uses for a new table when the site has none
     "header_checks",
     "body_checks",
     "mime_header_checks",

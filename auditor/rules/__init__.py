@@ -1,15 +1,32 @@
-"""All rules, one module per family; importing this package registers them.
+"""All rules: one explicit list of rule modules; importing them registers their rules.
 
-Families are discovered (every module in this package but ``base``), so adding a family is adding
-a file.
+Adding a family is adding a module here. The other modules of this package are helpers that hold
+no rule (``base``: the registry; ``postfix_common``, ``exchange_view``, ``smtp_verdicts``: shared
+readings of one family's observations).
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 
 from auditor.rules.base import REGISTRY, Observations, Rule, rule
+
+RULE_MODULES: tuple[str, ...] = (
+    "audit",
+    "content_probe",
+    "directory",
+    "dns",
+    "exchange",
+    "ndr",
+    "postfix",
+    "postfix_content",
+    "postfix_delivery",
+    "postfix_relay",
+    "postfix_tables",
+    "smtp",
+    "smtp_data",
+)
+HELPER_MODULES: tuple[str, ...] = ("base", "exchange_view", "postfix_common", "smtp_verdicts")
 
 _loaded = False
 
@@ -18,9 +35,8 @@ def load_all() -> dict[str, Rule]:
     """Import every rule module once and return the registry (id → Rule), sorted by id."""
     global _loaded
     if not _loaded:
-        for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-            if mod.name != "base" and not mod.name.startswith("_"):
-                importlib.import_module(f"{__name__}.{mod.name}")
+        for name in RULE_MODULES:
+            importlib.import_module(f"{__name__}.{name}")
         _loaded = True
     return dict(sorted(REGISTRY.items()))
 
@@ -29,4 +45,4 @@ def get(rule_id: str) -> Rule | None:
     return load_all().get(rule_id.upper())
 
 
-__all__ = ["REGISTRY", "Observations", "Rule", "get", "load_all", "rule"]
+__all__ = ["HELPER_MODULES", "REGISTRY", "RULE_MODULES", "Observations", "Rule", "get", "load_all", "rule"]

@@ -1,4 +1,4 @@
-"""The rule registry: one rule = one catalog id + its metadata as data + one pure function.
+"""The rule registry: one rule = one catalog entry (its metadata as data) + one pure function.
 
 A rule module declares rules with the :func:`rule` decorator::
 
@@ -10,17 +10,27 @@ A rule module declares rules with the :func:`rule` decorator::
         controls=("RFC5321-6.1",),
         severity=Severity.HIGH,
         needs=(PostfixConfig,),
-        remediation="postconf -X luser_relay",
+        remediation="Remove luser_relay so unknown local recipients are rejected at RCPT time.",
         references=("postconf(5) luser_relay",),
     )
     def luser_relay(obs: Observations, r: Rule) -> Iterator[Finding]:
-        '''## What it flags ... ## Why it causes backscatter ... ## How to fix ...'''
+        '''## What it flags ... ## Why it causes backscatter ... ## Example ...'''
         for cfg in obs.of(PostfixConfig):
-            yield r.fail(cfg.target, "luser_relay is set", ...)
+            yield r.fail(cfg.target, "luser_relay is set", ..., remediation=commands)
 
-The docstring is the rule's page (``backscatter-audit explain ID``), in the spirit of ruff's rule
-docs. Rules never do I/O; a rule whose inputs are absent from a run produces nothing, and a rule
-that has its inputs but cannot decide says ``inconclusive``, never ``pass``.
+One entry, one place. The decorator is the catalog entry: id, title, severity, root cause,
+controls, references and the *generic fix* (``remediation=``). The docstring is the rule's page
+(``backscatter-audit explain ID``, in the spirit of ruff's rule docs) and holds only prose: what
+the rule flags, why it causes backscatter, an example; it has no "How to fix" section. The fix
+lives in the decorator rather than in the docstring because a fix is data that every finding
+carries (``Finding.remediation.text``) and the plan groups, like the other fields there; the
+docstring is free text that nothing parses. A finding's own fix (``remediation=`` of
+:meth:`Rule.fail` etc.) is the concrete version of that generic fix: the commands computed from
+the observed configuration (:class:`auditor.model.FixCommand`), with the rule's text unless the
+finding needs a different sentence. ``explain`` prints the generic fix once.
+
+Rules never do I/O; a rule whose inputs are absent from a run produces nothing, and a rule that
+has its inputs but cannot decide says ``inconclusive``, never ``pass``.
 """
 
 from __future__ import annotations
@@ -61,7 +71,7 @@ class Rule:
     severity: Severity
     check: CheckFn = field(repr=False, compare=False)
     needs: tuple[type[Observation], ...] = ()
-    remediation: str = ""
+    remediation: str = ""  # the generic fix: prose, the one place it is written
     references: tuple[str, ...] = ()
     tier: str = "core"
     cause: str = ""  # the root cause (remediation plan) this rule's failure belongs to
@@ -90,6 +100,8 @@ class Rule:
         if remediation is None:
             remediation = self.remediation
         fix = remediation if isinstance(remediation, Remediation) else Remediation(text=remediation)
+        if not fix.text:
+            fix = Remediation(text=self.remediation, commands=fix.commands)  # the concrete generic fix
         return Finding(
             rule_id=self.id,
             status=status,

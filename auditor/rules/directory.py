@@ -19,7 +19,7 @@ from auditor.observations.directory import AddressRef, DirectoryRecipients
 from auditor.observations.postfix import LdapMapCheck, PostfixConfig
 from auditor.observations.smtp import ProbeResult, Verdict
 from auditor.rules.base import Observations, Rule, rule
-from auditor.rules.postfix_common import evidence, is_templated, table_specs
+from auditor.rules.postfix_common import evidence, fix_param, is_templated, split_list, table_specs
 from auditor.rules.smtp_verdicts import final_reply
 
 _REF_LDAP_README = "https://www.postfix.org/LDAP_README.html"
@@ -55,7 +55,11 @@ def _partial(d: DirectoryRecipients) -> str:
     family="directory",
     severity=Severity.INFO,
     needs=(DirectoryRecipients,),
-    remediation="Fix the connection problem named in the finding (URL, CA file, bind DN, limits) and re-run.",
+    remediation=(
+        "Nothing when it passes. When inconclusive: check `--ldap-url`, `--ca-file` (the server "
+        "certificate must name the host you connect to), `--bind-dn` and the password source, and raise "
+        "`--size-limit`/`--time-limit` or the server's limits for the bind DN, then re-run."
+    ),
     references=(_REF_LDAP_README,),
     tier="ext",
 )
@@ -69,11 +73,6 @@ def address_set(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it matters
     A site can only reject unknown recipients during SMTP if every MX knows the valid ones; the
     directory is that truth, and the probe's known-valid controls come from it.
-
-    ## How to fix
-    Nothing when it passes. When inconclusive: check `--ldap-url`, `--ca-file` (the server
-    certificate must name the host you connect to), `--bind-dn` and the password source, and raise
-    `--size-limit`/`--time-limit` or the server's limits for the bind DN.
     """
     for d in obs.of(DirectoryRecipients):
         ev = [
@@ -122,10 +121,6 @@ def wildcard_values(obs: Observations, r: Rule) -> Iterator[Finding]:
     table without a `domain =` restriction sends that key to the directory: the wildcard entry then
     makes every local part valid, so spam to random addresses is accepted and later bounced.
 
-    ## How to fix
-    Delete the wildcard value and list real addresses. Add `domain = ...` to each ldap table, which
-    also stops `@domain` queries.
-
     ## Example
     ```
     dn: uid=bob,ou=people,dc=example,dc=com
@@ -169,10 +164,6 @@ def disabled_accounts(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it causes backscatter
     The edge accepts mail for the address because the directory lists it; the mailbox server then
     refuses delivery to the disabled account and the NDR goes to the (forged) sender.
-
-    ## How to fix
-    Remove the addresses from leavers' accounts, or convert the mailbox to a shared mailbox if mail
-    must still arrive.
     """
     for d in obs.of(DirectoryRecipients):
         if d.profile == "openldap":
@@ -220,9 +211,6 @@ def duplicate_addresses(obs: Observations, r: Rule) -> Iterator[Finding]:
     The edge accepts the address, but the mailbox server cannot pick one recipient and rejects the
     message as ambiguous after acceptance (Exchange: 5.1.4 ambiguous address), so the NDR goes to
     the sender, forged or not.
-
-    ## How to fix
-    Keep the address on one entry only.
     """
     for d in obs.of(DirectoryRecipients):
         for dup in d.duplicates:
@@ -253,9 +241,6 @@ def foreign_domains(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it matters
     Either the MX list of domains is missing one the organisation still uses (valid mail rejected),
     or the directory carries stale addresses of a former domain that generated tables will export.
-
-    ## How to fix
-    Accept the domain on every MX, or remove the stale addresses.
     """
     for d in obs.of(DirectoryRecipients):
         if not d.accepted_domains:
@@ -296,9 +281,6 @@ def empty_domains(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it causes backscatter
     If the MX validates recipients from the directory, all mail to the domain is rejected; if it does
     not (a relay domain without a recipient list), it accepts every local part and bounces later.
-
-    ## How to fix
-    Add the domain's recipients to the directory, or stop accepting the domain.
     """
     for d in obs.of(DirectoryRecipients):
         if not d.accepted_domains:
@@ -321,7 +303,8 @@ def empty_domains(obs: Observations, r: Rule) -> Iterator[Finding]:
     needs=(DirectoryRecipients,),
     remediation="""
         Enforce the restriction at the perimeter (Edge recipient filtering blocks Internet mail to
-        restricted groups), or list the group's address as blocked on the gateway.
+        restricted groups), or list the group's address as blocked on the gateway. If the perimeter
+        already enforces it, suppress this finding.
     """,
     references=("Exchange: Recipient filtering on Edge Transport servers (restricted distribution groups)",),
 )
@@ -332,10 +315,6 @@ def restricted_groups(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it causes backscatter
     Unless the perimeter enforces the restriction, external mail to the group is accepted and then
     refused with an NDR ("not authorized") to the forged sender.
-
-    ## How to fix
-    Enforce it at the edge (Edge recipient filtering), or block the address on the gateway. If the
-    perimeter already enforces it, suppress this finding.
     """
     for d in obs.of(DirectoryRecipients):
         if d.profile == "openldap":
@@ -383,7 +362,8 @@ def _map_evidence(c: LdapMapCheck) -> Evidence:
     remediation="""
         Make the map's query find every address form the directory holds, e.g.
         query_filter = (|(mail=%s)(mailLocalAddress=%s)(proxyAddresses=smtp:%s))
-        and add `domain = example.com` so @domain and foreign keys are never queried.
+        and add `domain = example.com` so @domain and foreign keys are never queried. Escape nothing
+        by hand: Postfix escapes `*()\\` itself.
     """,
     references=(_REF_LDAP_TABLE, _REF_LDAP_README),
 )
@@ -406,10 +386,6 @@ def map_drift(obs: Observations, r: Rule) -> Iterator[Finding]:
     (a) every spam to a random local part is accepted and later bounced to the forged sender.
     (b) is the availability side of the same drift: valid mail rejected. A backup MX with a stale
     list also tends to be the one that accepts and bounces what the primary would reject.
-
-    ## How to fix
-    Query every address attribute the directory uses, escape nothing by hand (Postfix escapes
-    `*()\\`), and restrict the map with `domain =`.
     """
     yield from _probe_drift(obs, r)
     by_map: dict[str, list[LdapMapCheck]] = defaultdict(list)
@@ -524,10 +500,10 @@ def _permissive(cfg: PostfixConfig, spec: str) -> str:
     cause="catch-all",
     severity=Severity.HIGH,
     needs=(PostfixConfig,),
-    remediation="""
-        Remove the fallback from the recipient map list, e.g.
-        postconf -e 'relay_recipient_maps = ldap:/etc/postfix/ldap-relay.cf'
-    """,
+    remediation=(
+        "Drop the permissive fallback from the recipient map list: let the directory map be the only "
+        'source (or list real addresses after it), so a directory answer of "not found" rejects.'
+    ),
     references=(_REF_LOCAL, _REF_LDAP_TABLE),
 )
 def permissive_fallback(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -540,9 +516,6 @@ def permissive_fallback(obs: Observations, r: Rule) -> Iterator[Finding]:
     An empty directory answer means "not found" and Postfix goes on to the next map: the fallback
     then declares every unknown address valid, so the MX accepts and later bounces. A directory
     outage must end as 4xx (Postfix's default), never as acceptance.
-
-    ## How to fix
-    Drop the fallback; let the directory map be the only source (or list real addresses after it).
 
     ## Example
     ```
@@ -567,10 +540,13 @@ def permissive_fallback(obs: Observations, r: Rule) -> Iterator[Finding]:
                 continue
             bad = [(s, why) for s in specs[idx + 1 :] if (why := _permissive(cfg, s))]
             if bad:
+                fallbacks = {s for s, _ in bad}
+                kept = [w for w in split_list(p.raw if p.explicit else p.value) if w not in fallbacks]
                 yield r.fail(
                     f"{cfg.target} {param}",
                     f"{param}: {specs[idx]} is followed by {bad[0][0]} ({bad[0][1]})",
                     [evidence(cfg, p)],
+                    remediation=fix_param(r, cfg, None, param, ", ".join(kept)),
                 )
             else:
                 yield r.passed(f"{cfg.target} {param}", f"{param}: no permissive map after {specs[idx]}")

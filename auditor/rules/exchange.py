@@ -74,11 +74,6 @@ def ex_relay_wildcard(obs: Observations, r: Rule) -> Iterator[Finding]:
     server as a relay; every message the next hop refuses comes back as an NDR to the forged
     sender, and the server lands on relay and backscatter block lists.
 
-    ## How to fix
-    Remove the `*` accepted domain. Internal applications that must relay get a dedicated receive
-    connector restricted to their addresses (`-RemoteIPRanges`) with the
-    ms-Exch-SMTP-Accept-Any-Recipient permission.
-
     ## Example
     `Get-AcceptedDomain` shows `DomainName : *` with `DomainType : ExternalRelay` →
     `Remove-AcceptedDomain -Identity "Relay everything"`.
@@ -146,13 +141,6 @@ def ex_dom_not_authoritative(obs: Observations, r: Rule) -> Iterator[Finding]:
     during the SMTP session and hands the message on; when the downstream system does not know
     the address, it — or Exchange, when the downstream refuses — sends an NDR to the (forged)
     sender. An Edge server can be fully "on" and still accept every local part of these domains.
-
-    ## How to fix
-    If every address of the domain is known to Exchange (mailboxes, mail users, mail contacts),
-    make it authoritative: `Set-AcceptedDomain -Identity "contoso.com" -DomainType Authoritative`.
-    For a shared namespace (hybrid, migration), first create mail users or contacts for the
-    addresses that live elsewhere, or make the downstream system reject unknown recipients during
-    *its* SMTP session and keep the relay domain only if Exchange can learn its recipients.
     """
     ex = ExchangeView(obs.items)
     if ex.online or not ex.ran("Get-AcceptedDomain"):
@@ -203,10 +191,6 @@ def ex_dom_dbeb(obs: Observations, r: Rule) -> Iterator[Finding]:
     With DBEB, EOP answers `550 5.4.1 Recipient address rejected: Access denied` during the SMTP
     session. Without it the service accepts any local part and relays it on-premises (or to the
     other mail system), which then NDRs the forged sender.
-
-    ## How to fix
-    Synchronise all recipients to Microsoft Entra ID (mail users/contacts for addresses hosted
-    elsewhere), then `Set-AcceptedDomain -Identity "contoso.com" -DomainType Authoritative`.
     """
     ex = ExchangeView(obs.items)
     if not ex.online:
@@ -261,11 +245,6 @@ def ex_rcpt_lookup(obs: Observations, r: Rule) -> Iterator[Finding]:
     Without Recipient Lookup, unknown recipients of authoritative domains get `250 2.1.5
     Recipient OK`; categorisation later finds no mailbox and Exchange NDRs the forged sender.
     With it, the Edge answers `550 5.1.1 User unknown` during the session.
-
-    ## How to fix
-    `Set-RecipientFilterConfig -Enabled $true -ExternalMailEnabled $true
-    -RecipientValidationEnabled $true` on the Internet-facing Edge. On Mailbox servers read
-    EX-RCPT-003 first: one invalid recipient makes the agent reject the whole message.
     """
     ex = ExchangeView(obs.items)
     if ex.online:
@@ -299,7 +278,9 @@ def ex_rcpt_lookup(obs: Observations, r: Rule) -> Iterator[Finding]:
     severity=Severity.CRITICAL,
     needs=NEEDS,
     remediation='Enable-TransportAgent -Identity "Recipient Filter Agent"; '
-    "Set-RecipientFilterConfig -Enabled $true -ExternalMailEnabled $true",
+    "Set-RecipientFilterConfig -Enabled $true -ExternalMailEnabled $true, then restart "
+    "MSExchangeTransport. On Mailbox servers the agent exists only after Install-AntiSpamAgents.ps1, "
+    "and Microsoft advises against recipient filtering there (EX-RCPT-003 explains the trade-off).",
     references=("Set-RecipientFilterConfig", "Enable-TransportAgent", REF_RECIPIENT_FILTERING),
 )
 def ex_rcpt_agent(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -310,12 +291,6 @@ def ex_rcpt_agent(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it causes backscatter
     `RecipientValidationEnabled` does nothing when the agent is not running or not applied to
     external mail: unknown recipients are accepted and NDR'd after the fact.
-
-    ## How to fix
-    On Edge: `Enable-TransportAgent -Identity "Recipient Filter Agent"` (restart
-    MSExchangeTransport) and `Set-RecipientFilterConfig -Enabled $true -ExternalMailEnabled $true`.
-    On Mailbox servers the agent exists only after `Install-AntiSpamAgents.ps1`, and Microsoft
-    advises against recipient filtering there (EX-RCPT-003 explains the trade-off).
     """
     ex = ExchangeView(obs.items)
     if ex.online:
@@ -453,14 +428,6 @@ def ex_rcpt_mailbox_facing(obs: Observations, r: Rule) -> Iterator[Finding]:
     after categorisation (`RESOLVER.ADR.RecipNotFound`): each spam to a random local part becomes
     a bounce to a forged sender. Whether a third-party gateway or EOP fronts the organisation is
     not visible in cmdlet output: a live probe (SMTP-RCPT-001) settles it.
-
-    ## How to fix
-    There is a real trade-off. (a) Preferred: front the organisation with an Edge Transport
-    server, EOP or a gateway that validates recipients. (b) Or install the anti-spam agents on
-    the Mailbox servers (`Install-AntiSpamAgents.ps1`) and set
-    `Set-RecipientFilterConfig -RecipientValidationEnabled $true` knowingly: Microsoft advises
-    against it because one invalid recipient makes the agent reject the whole multi-recipient
-    message.
     """
     ex = ExchangeView(obs.items)
     if ex.online or not ex.ran("Get-ReceiveConnector"):
@@ -545,10 +512,6 @@ def ex_edge_sync(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it causes backscatter
     Recipient Lookup on the Edge reads the AD LDS copy that EdgeSync maintains. With a stale copy,
     deleted users are still accepted (then NDR'd) and new users are rejected.
-
-    ## How to fix
-    Re-subscribe the Edge (`New-EdgeSubscription` on the Edge, import the file on a Mailbox
-    server), run `Start-EdgeSynchronization`, check `Test-EdgeSynchronization`, and monitor it.
     """
     ex = ExchangeView(obs.items)
     if ex.online:
@@ -606,7 +569,8 @@ def ex_edge_sync(obs: Observations, r: Rule) -> Iterator[Finding]:
     severity=Severity.HIGH,
     needs=NEEDS,
     remediation="Set-ContentFilterConfig -SCLRejectEnabled $false -SCLQuarantineEnabled $true "
-    "-QuarantineMailbox spamq@<domain> (and/or -SCLDeleteEnabled $true)",
+    "-QuarantineMailbox spamq@<domain> (and/or -SCLDeleteEnabled $true; Exchange enforces the order "
+    "Reject < Delete < Quarantine between enabled thresholds), or filter on the gateway",
     references=("Set-ContentFilterConfig (SCL* parameters, RejectionResponse)",),
 )
 def ex_cf_scl_reject(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -618,12 +582,6 @@ def ex_cf_scl_reject(obs: Observations, r: Rule) -> Iterator[Finding]:
     At the perimeter the content filter's reject is a 5xx inside the SMTP session: the real
     client gets it, nothing is bounced. Behind a gateway, the gateway has already accepted the
     message; Exchange's 5xx makes the *gateway* send an NDR to the forged sender.
-
-    ## How to fix
-    Behind a gateway, quarantine or delete instead of rejecting:
-    `Set-ContentFilterConfig -SCLRejectEnabled $false -SCLQuarantineEnabled $true
-    -QuarantineMailbox spamq@contoso.com` and/or `-SCLDeleteEnabled $true` (Exchange enforces the
-    order Reject < Delete < Quarantine between enabled thresholds) — or filter on the gateway.
     """
     ex = ExchangeView(obs.items)
     yield from _cmdlet_failed(ex, r, "Get-ContentFilterConfig")
@@ -704,11 +662,6 @@ def ex_cf_transport_reject(obs: Observations, r: Rule) -> Iterator[Finding]:
     On-premises, this action runs in the transport pipeline on Mailbox servers, after the message
     was accepted: the "reject" is an NDR to the envelope sender. For spam, phishing or malware
     conditions that sender is forged.
-
-    ## How to fix
-    Replace the action with a silent one — `Set-TransportRule -Identity "Block EXE"
-    -DeleteMessage $true` (and remove the reject action), quarantine or redirect — or perform the
-    rejection on the Edge/perimeter during the SMTP session.
     """
     ex = ExchangeView(obs.items)
     yield from _cmdlet_failed(ex, r, "Get-TransportRule")
@@ -782,10 +735,6 @@ def ex_cf_malware_notify(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it causes backscatter
     Malware almost always carries a forged sender: every detection notifies an innocent third
     party, often with the attachment's name — classic backscatter.
-
-    ## How to fix
-    `Set-MalwareFilterPolicy -Identity Default -EnableExternalSenderNotifications $false`; in
-    Exchange Online `Set-MalwareFilterPolicy -Identity Default -FileTypeAction Quarantine`.
     """
     ex = ExchangeView(obs.items)
     yield from _cmdlet_failed(ex, r, "Get-MalwareFilterPolicy")
@@ -844,9 +793,6 @@ def ex_null_sender(obs: Observations, r: Rule) -> Iterator[Finding]:
     §5.2.9 requires accepting it). Refusing it breaks other sites' bounces to you and breaks
     sender-verification callouts, so other sites' backscatter defences fail against this domain
     (the probe-side twin is SMTP-NULL-001).
-
-    ## How to fix
-    `Set-SenderFilterConfig -BlankSenderBlockingEnabled $false`.
     """
     ex = ExchangeView(obs.items)
     yield from _cmdlet_failed(ex, r, "Get-SenderFilterConfig")
@@ -889,10 +835,6 @@ def ex_dsn_attach(obs: Observations, r: Rule) -> Iterator[Finding]:
     Every NDR to an external sender carries the original message up to that size: backscatter
     then delivers the full spam or malware payload to the forged sender. With 0, NDRs carry only
     the original headers.
-
-    ## How to fix
-    `Set-TransportConfig -ExternalDsnMaxMessageAttachSize 0` (legitimate senders still see which
-    message failed, from the headers).
     """
     ex = ExchangeView(obs.items)
     yield from _cmdlet_failed(ex, r, "Get-TransportConfig")
@@ -940,12 +882,6 @@ def ex_ar_oof(obs: Observations, r: Rule) -> Iterator[Finding]:
 
     ## Why it causes backscatter
     Every forged message to an absent user yields an auto-reply to the forger's victim.
-
-    ## How to fix
-    Per mailbox: `Set-MailboxAutoReplyConfiguration -Identity "alice" -ExternalAudience Known`
-    (only senders in the user's contacts get a reply). Org-wide, where policy allows:
-    `Set-RemoteDomain -Identity Default -AllowedOOFType None` (no external OOF at all — a real
-    loss for legitimate correspondents).
     """
     ex = ExchangeView(obs.items)
     yield from _cmdlet_failed(ex, r, "Get-RemoteDomain")

@@ -66,10 +66,6 @@ def envelope_sender_not_null(obs: Observations, r: Rule) -> Iterator[Finding]:
     second notification (loops, double backscatter), receivers cannot tell it from ordinary mail,
     and BATV/null-sender filters at the victim cannot recognise it as a bounce.
 
-    ## How to fix
-    Find the component that writes the notification with a real sender (a pipe script, content
-    filter, appliance or "return envelope" option) and make it use `<>`.
-
     ## Example
     `Return-Path: <MAILER-DAEMON@mx.example.com>` on a "Returned mail: User unknown" message fails;
     `Return-Path: <>` passes. Without any Return-Path (a saved file without envelope data) the
@@ -124,10 +120,6 @@ def addressed_to_header_from(obs: Observations, r: Rule) -> Iterator[Finding]:
     A site that answers the header From sends its bounces and auto-replies to whoever the spammer
     named, and envelope-based defences (BATV, null-sender rules, SPF on the return path) cannot
     stop it. Answering a message whose envelope sender is `<>` at all is forbidden.
-
-    ## How to fix
-    Configure every responder and notification path to use the envelope sender (Return-Path), and
-    to stay silent when it is empty.
 
     ## Example
     Probe `MAIL FROM:<bsa-1a2b@sink.example>` with `From: <bsa-1a2b-hdr@sink.example>`: an
@@ -189,9 +181,6 @@ def returns_full_original(obs: Observations, r: Rule) -> Iterator[Finding]:
     When the original was spam or a virus with a forged sender, returning it in full delivers
     the spam to the innocent third party anyway (the bounce "reflects" the payload), and makes the
     backscatter larger. RFC 6522 allows headers only (`text/rfc822-headers`).
-
-    ## How to fix
-    Configure the MTA to return headers only (see remediation for the common MTAs).
 
     ## Example
     A Postfix bounce with `Content-Type: message/rfc822` and the body fails; one with

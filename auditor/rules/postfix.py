@@ -7,14 +7,15 @@ when an MX listener inherits it, and once per master.cf listener that overrides 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from auditor.model import Evidence, Finding, Severity
+from auditor.model import Evidence, Finding, Remediation, Severity
 from auditor.observations.postfix import MasterService, PostfixConfig
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import (
     RESTRICTION_LISTS,
+    Fixes,
     Role,
     conclude,
     describe,
@@ -25,6 +26,7 @@ from auditor.rules.postfix_common import (
     is_templated,
     level_tuple,
     main_cf_location,
+    map_type,
     parse_restrictions,
     read,
     scopes,
@@ -50,12 +52,12 @@ _REF_FILTER = "https://www.postfix.org/FILTER_README.html"
     controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
-    remediation="""
-        postconf -X local_recipient_maps   # restore the default: proxy:unix:passwd.byname $alias_maps
-        # or list the real users, e.g.
-        postconf -e 'local_recipient_maps = proxy:unix:passwd.byname $alias_maps lmdb:/etc/postfix/users'
-        # if local_transport is not local(8), point it at that transport's user list
-    """,
+    remediation=(
+        "Remove the empty local_recipient_maps so the default `proxy:unix:passwd.byname $alias_maps` "
+        "applies, or list every valid user. When local_transport hands mail to another delivery agent "
+        "(LMTP, virtual), point local_recipient_maps at that agent's user list, e.g. "
+        "`$virtual_mailbox_maps`. An empty map on a loopback re-injection listener is correct."
+    ),
     references=(f"{_REF_LOCAL}", f"{_REF_POSTCONF}#local_recipient_maps", f"{_REF_POSTCONF}#mydestination"),
 )
 def local_recipient_maps_disabled(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -67,13 +69,6 @@ def local_recipient_maps_disabled(obs: Observations, r: Rule) -> Iterator[Findin
     With an empty `local_recipient_maps` smtpd cannot tell a real local user from a random one,
     so it accepts every local part of those domains. local(8) then finds no such user and
     bounces the message to the envelope sender, who for spam is a forged third party.
-
-    ## How to fix
-    Remove the setting (`postconf -X local_recipient_maps`) so the default
-    `proxy:unix:passwd.byname $alias_maps` applies, or list every valid user. When
-    `local_transport` hands mail to another delivery agent (LMTP, virtual), point
-    `local_recipient_maps` at that agent's user list, e.g. `$virtual_mailbox_maps`.
-    An empty map on a loopback re-injection listener (after a content filter) is correct.
 
     ## Example
     ```
@@ -132,11 +127,14 @@ def local_recipient_maps_disabled(obs: Observations, r: Rule) -> Iterator[Findin
                 )
                 continue
             transport = vals["local_transport"].split(":", 1)[0] or "local"
-            fix = fix_param(sc.service, "local_recipient_maps")
-            if transport != "local":
-                fix += f"\n# local_transport is {transport}: list its users instead, e.g.\n" + fix_param(
-                    sc.service, "local_recipient_maps", "$virtual_mailbox_maps"
-                )
+            fx = Fixes(cfg)
+            owner = fx.own(sc.service, "local_recipient_maps")
+            if transport != "local" and effective(cfg, "virtual_mailbox_maps", sc.service).value.strip():
+                # local(8) is not the delivery agent: its users are the virtual mailboxes
+                fx.set(owner, "local_recipient_maps", "$virtual_mailbox_maps")
+            else:
+                fx.reset(owner, "local_recipient_maps")
+            fix = fx.remediation(r)
             yield conclude(
                 r,
                 cfg,
@@ -162,7 +160,10 @@ def local_recipient_maps_disabled(obs: Observations, r: Rule) -> Iterator[Findin
     controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
-    remediation="postconf -e 'smtpd_reject_unlisted_recipient = yes'",
+    remediation=(
+        "Set smtpd_reject_unlisted_recipient = yes (the default) in main.cf, or remove the "
+        "`-o smtpd_reject_unlisted_recipient=no` override from the public listener."
+    ),
     references=(f"{_REF_POSTCONF}#smtpd_reject_unlisted_recipient", _REF_CLASS),
 )
 def reject_unlisted_recipient_off(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -179,11 +180,6 @@ def reject_unlisted_recipient_off(obs: Observations, r: Rule) -> Iterator[Findin
     ## Why it causes backscatter
     The switch turns off the implicit "User unknown" reject for every address class (local,
     virtual alias, virtual mailbox, relay). Unknown recipients are accepted and bounced later.
-
-    ## How to fix
-    `postconf -e 'smtpd_reject_unlisted_recipient = yes'` (the default), or remove the
-    `-o smtpd_reject_unlisted_recipient=no` from the public service
-    (`postconf -PX 'smtp/inet/smtpd_reject_unlisted_recipient'`).
 
     ## Example
     ```
@@ -215,12 +211,19 @@ def reject_unlisted_recipient_off(obs: Observations, r: Rule) -> Iterator[Findin
                     else "unknown recipients are rejected at RCPT (smtpd_reject_unlisted_recipient = yes)"
                 ),
                 ev=[evidence(cfg, p)],
-                remediation=(
-                    fix_param(sc.service, "smtpd_reject_unlisted_recipient")
-                    if sc.service is not None
-                    else fix_param(None, "smtpd_reject_unlisted_recipient", "yes")
-                ),
+                remediation=_unlisted_fix(r, cfg, sc.service),
             )
+
+
+def _unlisted_fix(r: Rule, cfg: PostfixConfig, svc: MasterService | None) -> Remediation:
+    """Remove the listener's ``no`` override; or set main.cf to yes (which an override-free listener uses)."""
+    fx = Fixes(cfg)
+    owner = fx.own(svc, "smtpd_reject_unlisted_recipient")
+    if owner is not None and effective(cfg, "smtpd_reject_unlisted_recipient").value.strip().lower() != "no":
+        fx.reset(owner, "smtpd_reject_unlisted_recipient")
+    else:
+        fx.set(owner, "smtpd_reject_unlisted_recipient", "yes")
+    return fx.remediation(r)
 
 
 _VERIFY_LISTS = ("smtpd_recipient_restrictions", "smtpd_relay_restrictions")
@@ -254,12 +257,12 @@ def _optional_verification(cfg: PostfixConfig, svc: MasterService | None) -> str
     controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
-    remediation="""
-        # export the valid addresses (e.g. from LDAP) into a table, then
-        postconf -e 'relay_recipient_maps = lmdb:/etc/postfix/relay_recipients'
-        postmap lmdb:/etc/postfix/relay_recipients
-        # or use an ldap:/mysql: map directly; fallback: recipient verification (PF-VERIFY-002)
-    """,
+    remediation=(
+        "Give Postfix the list of valid addresses of the relay domains: export them (one "
+        "`user@domain OK` per line, e.g. from LDAP) into a table named by relay_recipient_maps, or "
+        "query LDAP/SQL directly with an ldap:/mysql: map. If that is impossible, use recipient "
+        "address verification (PF-VERIFY-002)."
+    ),
     references=(
         f"{_REF_POSTCONF}#relay_recipient_maps",
         f"{_REF_POSTCONF}#relay_domains",
@@ -281,10 +284,6 @@ def relay_without_recipients(obs: Observations, r: Rule) -> Iterator[Finding]:
     recipient of those domains, the inside server rejects the unknown ones, and Postfix sends the
     bounce to the (forged) sender. Gateways and backup MX hosts are the classic backscatter sources.
 
-    ## How to fix
-    Give Postfix the list of valid addresses: `relay_recipient_maps` from a table or directly from
-    LDAP/SQL. If that is impossible, use recipient address verification (PF-VERIFY-002).
-
     ## Example
     ```
     relay_domains = hash:/etc/pmg/domains
@@ -293,6 +292,9 @@ def relay_without_recipients(obs: Observations, r: Rule) -> Iterator[Finding]:
     """
     for cfg in obs.of(PostfixConfig):
         yield from relay_recipient_findings(cfg, r, verify_rule=False)
+
+
+RELAY_TABLE = "<your relay recipient table>"
 
 
 def relay_recipient_findings(cfg: PostfixConfig, r: Rule, *, verify_rule: bool) -> Iterator[Finding]:
@@ -335,6 +337,8 @@ def relay_recipient_findings(cfg: PostfixConfig, r: Rule, *, verify_rule: bool) 
             if has_list and vals.undecidable is None:
                 yield r.not_applicable(sc.target, "relay_recipient_maps lists the valid recipients", ev)
                 continue
+            fx = Fixes(cfg)
+            fx.insert(sc.service, "smtpd_recipient_restrictions", ["reject_unverified_recipient"])
             yield conclude(
                 r,
                 cfg,
@@ -345,8 +349,14 @@ def relay_recipient_findings(cfg: PostfixConfig, r: Rule, *, verify_rule: bool) 
                 pass_msg="recipients of relay domains are verified (reject_unverified_recipient)",
                 ev=ev,
                 extra_note=optional,
+                remediation=fx.remediation(r),
             )
             continue
+        fx = Fixes(cfg)
+        typ = map_type(cfg)
+        fx.postmap(f"{typ}:{RELAY_TABLE}", "the relay recipient table", [RELAY_TABLE])
+        owner = fx.own(sc.service, "relay_recipient_maps")
+        fx.set(owner, "relay_recipient_maps", f"{typ}:{RELAY_TABLE}", [RELAY_TABLE])
         yield conclude(
             r,
             cfg,
@@ -364,6 +374,7 @@ def relay_recipient_findings(cfg: PostfixConfig, r: Rule, *, verify_rule: bool) 
             ),
             ev=ev,
             extra_note=optional,
+            remediation=fx.remediation(r),
         )
 
 
@@ -375,7 +386,7 @@ def relay_recipient_findings(cfg: PostfixConfig, r: Rule, *, verify_rule: bool) 
     controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=(PostfixConfig,),
-    remediation="postconf -X luser_relay   # and restore local_recipient_maps (PF-RCPT-001)",
+    remediation="Remove luser_relay, and keep local_recipient_maps validating local users (PF-RCPT-001).",
     references=(f"{_REF_POSTCONF}#luser_relay", _REF_LOCAL),
 )
 def luser_relay(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -386,9 +397,6 @@ def luser_relay(obs: Observations, r: Rule) -> Iterator[Finding]:
     local(8) sends every unknown local recipient to another address; the Postfix documentation
     says this requires switching off SMTP-time local recipient checks, so every random address is
     accepted. When the luser_relay target is remote or fails, the bounce goes to the forged sender.
-
-    ## How to fix
-    `postconf -X luser_relay`, and restore `local_recipient_maps` (PF-RCPT-001).
 
     ## Example
     ```
@@ -415,7 +423,7 @@ def luser_relay(obs: Observations, r: Rule) -> Iterator[Finding]:
                     target,
                     f"luser_relay = {p.value}: unknown local recipients are redirected instead of rejected",
                     [evidence(cfg, p)],
-                    remediation=fix_param(svc, "luser_relay"),
+                    remediation=fix_param(r, cfg, svc, "luser_relay"),
                 )
             elif svc is None:
                 yield r.passed(target, "luser_relay is empty", [evidence(cfg, p)])
@@ -443,7 +451,10 @@ _REJECT_CODES = (
     controls=("RFC5321-4.2.5-5xx",),
     severity=Severity.MEDIUM,
     needs=(PostfixConfig,),
-    remediation="postconf -e 'unknown_local_recipient_reject_code = 550'   # or postconf -X the parameter",
+    remediation=(
+        "Set the unknown-recipient reject codes back to 550 (or remove them, the default is 550), in "
+        "main.cf and in every listener's -o override."
+    ),
     references=(
         f"{_REF_POSTCONF}#unknown_local_recipient_reject_code",
         "https://www.postfix.org/BACKSCATTER_README.html",
@@ -461,10 +472,6 @@ def reject_codes_4xx(obs: Observations, r: Rule) -> Iterator[Finding]:
     A 4xx makes the sending MTA retry for days instead of giving up. Legitimate senders learn of
     their typo only when their own queue expires, your backup MX queues mail it can never deliver,
     and third-party relays that accepted forged mail for you end up emitting the NDR.
-
-    ## How to fix
-    `postconf -e 'unknown_local_recipient_reject_code = 550'` (and likewise for the others), or
-    `postconf -X` the parameter to get the default 550.
 
     ## Example
     ```
@@ -486,8 +493,27 @@ def reject_codes_4xx(obs: Observations, r: Rule) -> Iterator[Finding]:
                 + ", ".join(f"{n} = {vals[n]}" for n in soft),
                 pass_msg="unknown-recipient reject codes are 5xx",
                 ev=ev,
-                remediation="\n".join(fix_param(sc.service, n, "550") for n in soft) or None,
+                remediation=_codes_fix(r, cfg, sc.service, soft, lambda n: "550"),
             )
+
+
+def _codes_fix(
+    r: Rule, cfg: PostfixConfig, svc: MasterService | None, names: list[str], good: Callable[[str], str]
+) -> Remediation | None:
+    """Reset a listener's bad override when main.cf is good, else set the good code where it is set."""
+    if not names:
+        return None
+    fx = Fixes(cfg)
+    for n in names:
+        owner = fx.own(svc, n)
+        main_good = effective(cfg, n).value.strip() == good(n) or not effective(cfg, n).value.startswith(
+            ("2", "4")
+        )
+        if owner is not None and main_good:
+            fx.reset(owner, n)
+        else:
+            fx.set(owner, n, good(n))
+    return fx.remediation(r)
 
 
 @rule(
@@ -498,7 +524,10 @@ def reject_codes_4xx(obs: Observations, r: Rule) -> Iterator[Finding]:
     controls=("RFC5321-4.2.5-5xx",),
     severity=Severity.HIGH,
     needs=(PostfixConfig,),
-    remediation="postconf -e 'soft_bounce = no'\npostfix reload",
+    remediation=(
+        "Set soft_bounce = no (the default) in main.cf and remove any -o soft_bounce=yes, then reload "
+        "Postfix."
+    ),
     references=(f"{_REF_POSTCONF}#soft_bounce",),
 )
 def soft_bounce_on(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -509,9 +538,6 @@ def soft_bounce_on(obs: Observations, r: Rule) -> Iterator[Finding]:
     Every 5xx reject becomes a 4xx: senders and your own backup MX retry for days and finally
     their MTAs generate the NDRs; locally, mail that should bounce sits in the queue. It is meant
     as a temporary safety net while testing a configuration change, not a permanent setting.
-
-    ## How to fix
-    `postconf -e 'soft_bounce = no'` (or `postconf -X soft_bounce`), then `postfix reload`.
 
     ## Example
     ```
@@ -535,9 +561,9 @@ def soft_bounce_on(obs: Observations, r: Rule) -> Iterator[Finding]:
                     target,
                     "soft_bounce = yes: every permanent reject is turned into a temporary one",
                     [evidence(cfg, p)],
-                    remediation=fix_param(svc, "soft_bounce")
+                    remediation=fix_param(r, cfg, svc, "soft_bounce")
                     if svc
-                    else "postconf -e 'soft_bounce = no'\npostfix reload",
+                    else fix_param(r, cfg, None, "soft_bounce", "no"),
                 )
         if not bad and not is_templated(main) and main.value.strip().lower() != "yes":
             yield r.passed(cfg.target, f"soft_bounce = {main.value or 'no'}", [evidence(cfg, main)])
@@ -551,7 +577,10 @@ def soft_bounce_on(obs: Observations, r: Rule) -> Iterator[Finding]:
     controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
-    remediation="postconf -PX 'smtp/inet/receive_override_options'  # keep it on the re-injection service",
+    remediation=(
+        "Remove no_unknown_recipient_checks from receive_override_options of the public listener (or "
+        "main.cf) and keep it only on the post-filter re-injection listener."
+    ),
     references=(f"{_REF_POSTCONF}#receive_override_options", _REF_FILTER),
 )
 def no_unknown_recipient_checks(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -566,10 +595,6 @@ def no_unknown_recipient_checks(obs: Observations, r: Rule) -> Iterator[Finding]
     The option turns off the unknown-recipient checks smtpd makes at RCPT time, so random
     recipients are accepted and then bounced by the delivery agent.
 
-    ## How to fix
-    Remove it from the public service (`postconf -PX 'smtp/inet/receive_override_options'`) or from
-    main.cf, and keep it only on the re-injection service.
-
     ## Example
     ```
     smtp inet n - n - - smtpd
@@ -581,10 +606,17 @@ def no_unknown_recipient_checks(obs: Observations, r: Rule) -> Iterator[Finding]
             vals = read(cfg, sc.service, ("receive_override_options",))
             p = vals.params["receive_override_options"]
             opts = {o.lower() for o in split_list(vals["receive_override_options"])}
-            fix = fix_param(sc.service, "receive_override_options")
-            rest = sorted(opts - {"no_unknown_recipient_checks"})
-            if rest:
-                fix = fix_param(sc.service, "receive_override_options", ",".join(rest))
+            owner = (
+                sc.service
+                if sc.service is not None and "receive_override_options" in sc.service.overrides
+                else None
+            )
+            rest = [
+                o
+                for o in split_list(vals["receive_override_options"])
+                if o.lower() != "no_unknown_recipient_checks"
+            ]
+            fix = fix_param(r, cfg, owner, "receive_override_options", ",".join(rest) if rest else None)
             yield conclude(
                 r,
                 cfg,
@@ -606,10 +638,10 @@ def no_unknown_recipient_checks(obs: Observations, r: Rule) -> Iterator[Finding]
     controls=("RFC5321-3.6.2",),
     severity=Severity.HIGH,
     needs=(PostfixConfig,),
-    remediation="""
-        # replace permit_mx_backup with explicit relay_domains + relay_recipient_maps, or limit it:
-        postconf -e 'permit_mx_backup_networks = 192.0.2.0/24'   # the primary MX networks
-    """,
+    remediation=(
+        "Limit permit_mx_backup to the primary MX hosts with permit_mx_backup_networks, or better, "
+        "replace it with explicit relay_domains plus relay_recipient_maps."
+    ),
     references=(f"{_REF_POSTCONF}#permit_mx_backup", f"{_REF_POSTCONF}#permit_mx_backup_networks"),
 )
 def permit_mx_backup_open(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -621,10 +653,6 @@ def permit_mx_backup_open(obs: Observations, r: Rule) -> Iterator[Finding]:
     The host then relays for *any* domain that lists it as an MX, and anyone can publish such a
     record. There is no recipient validation at all: an accept-all relay for attacker-chosen
     domains, whose undeliverable mail is bounced to the forged senders.
-
-    ## How to fix
-    Replace `permit_mx_backup` with explicit `relay_domains` plus `relay_recipient_maps`, or set
-    `permit_mx_backup_networks` to the primary MX hosts' networks.
 
     ## Example
     ```
@@ -642,6 +670,9 @@ def permit_mx_backup_open(obs: Observations, r: Rule) -> Iterator[Finding]:
                 yield r.not_applicable(sc.target, "permit_mx_backup is not used")
                 continue
             nets = vals.params["permit_mx_backup_networks"]
+            fx = Fixes(cfg)
+            owner = fx.own(sc.service, "permit_mx_backup_networks")
+            fx.set(owner, "permit_mx_backup_networks", PRIMARY_NETS, [PRIMARY_NETS])
             yield conclude(
                 r,
                 cfg,
@@ -652,4 +683,8 @@ def permit_mx_backup_open(obs: Observations, r: Rule) -> Iterator[Finding]:
                 "(permit_mx_backup_networks is empty)",
                 pass_msg=f"permit_mx_backup is limited to permit_mx_backup_networks = {nets.value}",
                 ev=[evidence(cfg, vals.params[ln]) for ln in used] + [evidence(cfg, nets)],
+                remediation=fx.remediation(r),
             )
+
+
+PRIMARY_NETS = "<your primary MX networks>"

@@ -18,12 +18,14 @@ is ``fail``; if it passes, the finding stays ``inconclusive`` (other renderings 
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from auditor.model import Evidence, Finding, Location, Severity
+from auditor.model import Evidence, Finding, FixCommand, Location, Remediation, Severity
 from auditor.observations.postfix import (
     MasterService,
     ParamValue,
@@ -139,6 +141,10 @@ class Restriction:
         )
 
 
+def _takes_arg(name: str) -> bool:
+    return (name.startswith("check_") and name.endswith("_access")) or name in _ARG_TAKERS
+
+
 def parse_restrictions(value: str) -> list[Restriction]:
     """Parse a restriction list; ``check_*_access`` and friends consume the next token."""
     tokens = [t for t in split_list(value) if t]
@@ -152,8 +158,7 @@ def parse_restrictions(value: str) -> list[Restriction]:
             i += 1
             continue
         arg = ""
-        takes_arg = (name.startswith("check_") and name.endswith("_access")) or name in _ARG_TAKERS
-        if takes_arg and i + 1 < len(tokens):
+        if _takes_arg(name) and i + 1 < len(tokens):
             arg = tokens[i + 1]
             i += 1
         out.append(Restriction(name, arg, warn))
@@ -519,7 +524,7 @@ def conclude(
     fail_msg: str,
     pass_msg: str,
     ev: Sequence[Evidence],
-    remediation: str | None = None,
+    remediation: str | Remediation | None = None,
     severity: Severity | None = None,
     extra_note: str = "",
 ) -> Finding:
@@ -575,12 +580,330 @@ MASTER_SENSITIVE = frozenset({"PF-FILTER-001", "PF-RCPT-008"})
 NO_MASTER_CF = "no master.cf was given, so per-listener -o overrides are unknown"
 
 
-def fix_param(svc: MasterService | None, name: str, value: str | None = None) -> str:
-    """The exact postconf command that resets (value None) or sets a parameter in its scope."""
-    if svc is None:
-        return f"postconf -X {name}" if value is None else f"postconf -e '{name} = {value}'"
-    key = f"{svc.name}/{svc.type}/{name}"
-    return f"postconf -PX '{key}'" if value is None else f"postconf -P '{key}={value}'"
+# --- fixes: commands computed from the observed configuration ------------------------------------
+#
+# A fix edits the site's own configuration in place: it names the linted directory (``postconf -c
+# DIR``), inserts a missing restriction into the site's own list keeping every other element,
+# changes a listener's ``-o`` override where the problem is in master.cf, and uses the map type the
+# site already uses. Lines are shell-quoted; a line that needs a value from the admin says so.
+
+LIVE_DIRECTORY = "/etc/postfix"
+INDEXED_TYPES = ("hash", "btree", "lmdb", "cdb", "dbm", "sdbm")
+GATES = ("reject_unauth_destination", "defer_unauth_destination")
+# Permits that may stay in front of reject_unauth_destination (they do not open the relay).
+RELAY_SAFE_PERMITS = TRUSTED_PERMITS | {"permit_auth_destination", "permit_mx_backup"}
+_REF_ONLY = re.compile(r"\$(?:\{(\w+)\}|\((\w+)\)|(\w+))")
+
+
+def config_dir(cfg: PostfixConfig) -> str:
+    """The directory a fix names with ``postconf -c``.
+
+    "" only for the live ``/etc/postfix`` read through the installed ``postconf``: there a plain
+    ``postconf`` edits the right files. A copy (or a file-parser read) must be named, or the
+    pasted command edits the machine's own configuration instead.
+    """
+    if cfg.source == "postconf" and os.path.normpath(cfg.target) == LIVE_DIRECTORY:
+        return ""
+    return cfg.target
+
+
+def map_type(cfg: PostfixConfig) -> str:
+    """The indexed map type for a new table: the type the site's own tables use most, else the
+    site's ``default_database_type``, else ``hash`` (Postfix's compiled-in default)."""
+    seen: list[str] = [t.type for t in cfg.tables if t.type in INDEXED_TYPES]
+    for p in cfg.params.values():
+        if p.explicit and not is_templated(p):
+            for spec in table_specs(p.value):
+                typ = spec.removeprefix("proxy:").split(":", 1)[0]
+                if typ in INDEXED_TYPES:
+                    seen.append(typ)
+    if seen:
+        counts = {t: seen.count(t) for t in seen}
+        return max(counts, key=lambda t: (counts[t], -seen.index(t)))
+    dflt = cfg.value("default_database_type").strip()
+    return dflt if dflt in INDEXED_TYPES else "hash"
+
+
+def restriction_groups(text: str) -> list[list[str]]:
+    """A restriction list as written, one group per restriction (``warn_if_reject`` and table or
+    policy arguments stay with their restriction), tokens unchanged."""
+    tokens = split_list(text)
+    out: list[list[str]] = []
+    i = 0
+    while i < len(tokens):
+        group = [tokens[i]]
+        if tokens[i].lower() == "warn_if_reject" and i + 1 < len(tokens):
+            i += 1
+            group.append(tokens[i])
+        if _takes_arg(tokens[i].lower()) and i + 1 < len(tokens):
+            i += 1
+            group.append(tokens[i])
+        out.append(group)
+        i += 1
+    return out
+
+
+def group_name(group: Sequence[str]) -> str:
+    words = [w.lower() for w in group]
+    return words[1] if words[0] == "warn_if_reject" and len(words) > 1 else words[0]
+
+
+def _opens(group: Sequence[str], skip: frozenset[str]) -> bool:
+    """Could this element end the walk for an anonymous client before an inserted restriction?
+
+    Lookups, policy services, restriction classes, ``$name`` lists and permits other than ``skip``
+    can answer OK/permit; ``reject``/``defer`` end the list. Only ``reject_*``/``defer_*`` checks
+    and the ``skip`` permits let the walk go on for sure.
+    """
+    name = group_name(group)
+    if group[0].lower() == "warn_if_reject" or name in skip:
+        return False
+    return not (name.startswith(("reject_", "defer_")) or name == "warn_if_reject")
+
+
+def insert_at(groups: list[list[str]], skip: frozenset[str], after_gate: bool) -> int:
+    """Where a new restriction goes: before the first element that could let an anonymous client
+    through, and (``after_gate``) after the list's own reject_unauth_destination, so a recipient
+    check never runs for mail the relay gate refuses."""
+    pos = next((i for i, g in enumerate(groups) if _opens(g, skip)), len(groups))
+    if after_gate:
+        gate = next((i for i, g in enumerate(groups) if group_name(g) in GATES), None)
+        if gate is not None and gate >= pos:
+            pos = gate + 1
+    return pos
+
+
+@dataclass(frozen=True)
+class ListSource:
+    """Where one scope's restriction list is written, and its elements as written there."""
+
+    service: MasterService | None  # the listener whose -o holds (or will hold) it; None = main.cf
+    name: str  # the parameter to edit (a ``$name`` list it points to, e.g. bsa_greylist_restrictions)
+    groups: list[list[str]]
+    param: ParamValue
+
+
+def list_source(cfg: PostfixConfig, svc: MasterService | None, lname: str) -> ListSource:
+    """The restriction list ``lname`` as the scope ``svc`` uses it, and where to edit it.
+
+    A listener that inherits main.cf gets its own ``-o`` copy (the change stays on that listener);
+    a value that is only ``$other`` is edited in ``other``; defaults and values with list-level
+    ``$name`` elements are written out expanded (every element kept).
+    """
+    p = effective(cfg, lname, svc)
+    owner = svc
+    name = lname
+    for _ in range(4):
+        m = _REF_ONLY.fullmatch(p.raw.strip()) if p.explicit else None
+        ref = next((g for g in m.groups() if g), "") if m else ""
+        target = cfg.params.get(ref)
+        if target is None or not target.explicit:
+            break
+        owner, name, p = None, ref, target
+    text = p.raw if p.explicit else p.value
+    if any(g[0].startswith("$") for g in restriction_groups(text)):
+        text = p.value
+    return ListSource(owner, name, restriction_groups(text), p)
+
+
+def _without(text: str, placeholders: Sequence[str]) -> str:
+    for ph in placeholders:
+        text = text.replace(ph, "")
+    return text
+
+
+class Fixes:
+    """The commands of one finding's fix, built against one configuration."""
+
+    def __init__(self, cfg: PostfixConfig) -> None:
+        self.cfg = cfg
+        self.commands: list[FixCommand] = []
+        self.notes: list[str] = []
+        self.placeholders: list[str] = []  # every placeholder a line of this fix may hold
+
+    def _postconf(self, args: Sequence[str], changes: str, placeholders: Sequence[str] = ()) -> None:
+        d = config_dir(self.cfg)
+        argv = ["postconf", *(("-c", d) if d else ()), *args]
+        self.command(argv, changes, placeholders)
+
+    def postmap(self, spec: str, changes: str, placeholders: Sequence[str] = ()) -> None:
+        """Build an indexed table; postmap reads the linted directory's main.cf too."""
+        if self.cfg.templates:  # postmap cannot read an unrendered main.cf
+            self.notes.append(f"Build {changes} where the template is rendered: postmap {shlex.quote(spec)}.")
+            self.placeholders.extend(placeholders)
+            return
+        d = config_dir(self.cfg)
+        self.command(["postmap", *(("-c", d) if d else ()), spec], changes, placeholders)
+
+    def command(self, argv: Sequence[str], changes: str, placeholders: Sequence[str] = ()) -> None:
+        self.placeholders.extend(placeholders)
+        line = shlex.join(argv)
+        placeholders = [p for p in self.placeholders if p in line]
+        self.commands.append(
+            FixCommand(
+                line=line,
+                changes=changes,
+                safe=not placeholders,
+                placeholders=tuple(dict.fromkeys(placeholders)),
+                directory=self.cfg.target,
+            )
+        )
+
+    def _templated(self, svc: MasterService | None, name: str, what: str) -> bool:
+        p = self.cfg.param(name, svc) if svc is None or name in svc.overrides else None
+        # only a line written in a file can be a template line; a default is set afresh
+        if p is not None and (p.explicit or p.location is not None) and is_templated(p):
+            self.notes.append(f"{where(self.cfg, p)} is a template line: {what} in the template's source")
+            return True
+        return False
+
+    def own(self, svc: MasterService | None, name: str) -> MasterService | None:
+        """The scope that holds ``name``: the listener when it overrides it, else main.cf (None)."""
+        return svc if svc is not None and name in svc.overrides else None
+
+    def set(self, svc: MasterService | None, name: str, value: str, placeholders: Sequence[str] = ()) -> None:
+        """Set ``name`` in main.cf (svc None) or as the listener's ``-o`` override."""
+        if self._templated(svc, name, f"set {name} = {value}"):
+            return
+        if svc is None:
+            self._postconf(["-e", f"{name} = {value}"], f"main.cf {name}", placeholders)
+            return
+        if has_template(svc.name) or has_template(svc.type):
+            self.notes.append(
+                f"{svc.location or 'master.cf'}: the service name is a template: give it the line  "
+                f"-o {name}={value}  in the template's source"
+            )
+            return
+        marks = {f"\x00{i}\x00": ph for i, ph in enumerate(placeholders)}
+        for mark, ph in marks.items():
+            value = value.replace(ph, mark)
+        if any(c.isspace() for c in value):
+            value = ",".join(split_list(value))  # postconf -P refuses whitespace; lists take commas
+        for mark, ph in marks.items():
+            value = value.replace(mark, ph)
+        if any(c.isspace() for c in _without(value, placeholders)):
+            self.notes.append(
+                f"edit master.cf by hand: give {service_label(svc)} the line  -o {{ {name} = {value} }}"
+            )
+            return
+        key = f"{service_label(svc)}/{name}"
+        self._postconf(["-P", f"{key}={value}"], f"master.cf {service_label(svc)} -o {name}", placeholders)
+
+    def reset(self, svc: MasterService | None, name: str) -> None:
+        """Remove ``name`` from main.cf (its default applies) or the listener's ``-o`` override."""
+        if self._templated(svc, name, f"remove {name}"):
+            return
+        if svc is not None and (has_template(svc.name) or has_template(svc.type)):
+            self.notes.append(
+                f"{svc.location or 'master.cf'}: the service name is a template: remove its -o {name} "
+                "in the template's source"
+            )
+            return
+        if svc is None:
+            self._postconf(["-X", name], f"main.cf {name}")
+        else:
+            label = service_label(svc)
+            self._postconf(["-PX", f"{label}/{name}"], f"master.cf {label} -o {name}")
+
+    def _templated_list(self, src: ListSource, what: str) -> bool:
+        if src.param.explicit and is_templated(src.param):
+            self.notes.append(
+                f"{where(self.cfg, src.param)} is a template line: {what} in the template's source"
+            )
+            return True
+        return False
+
+    def replace(
+        self,
+        svc: MasterService | None,
+        lname: str,
+        old: str,
+        new: Sequence[Sequence[str]],
+        placeholders: Sequence[str] = (),
+    ) -> None:
+        """Replace every ``old`` restriction of the scope's ``lname`` list by ``new``, in place."""
+        self.placeholders.extend(placeholders)
+        src = list_source(self.cfg, svc, lname)
+        if self._templated_list(src, f"replace {old} in {src.name}"):
+            return
+        groups: list[Sequence[str]] = []
+        for g in src.groups:
+            groups.extend(new if group_name(g) == old else [g])
+        self.write_list(src, groups)
+
+    def write_list(self, src: ListSource, groups: Sequence[Sequence[str]]) -> None:
+        value = ", ".join(" ".join(g) for g in groups)
+        self.set(src.service, src.name, value)
+
+    def insert(
+        self,
+        cfg_svc: MasterService | None,
+        lname: str,
+        new: Sequence[str],
+        *,
+        skip: frozenset[str] = TRUSTED_PERMITS,
+        after_gate: bool = True,
+        placeholders: Sequence[str] = (),
+    ) -> bool:
+        """Insert the restriction ``new`` into the scope's own ``lname`` list; False if already there."""
+        self.placeholders.extend(placeholders)
+        src = list_source(self.cfg, cfg_svc, lname)
+        if self._templated_list(src, f"add {new[0]} to {src.name}"):
+            return True
+        groups = [list(g) for g in src.groups]
+        if any(group_name(g) == new[0] and g[0].lower() != "warn_if_reject" for g in groups):
+            return False
+        if not groups and lname == "smtpd_recipient_restrictions":
+            groups = self._trusted_prefix(cfg_svc)
+        groups.insert(insert_at(groups, skip, after_gate), list(new))
+        self.write_list(src, groups)
+        return True
+
+    def _trusted_prefix(self, svc: MasterService | None) -> list[list[str]]:
+        """What an empty recipient list gets in front of a new check: the scope's trusted permits
+        (as its relay list has them) and a relay gate when that list has none, so mail from trusted
+        clients and mail to foreign domains is not checked."""
+        relay = restriction_groups(effective(self.cfg, "smtpd_relay_restrictions", svc).value)
+        permits = [g for g in relay if group_name(g) in TRUSTED_PERMITS]
+        out = permits or [["permit_mynetworks"], ["permit_sasl_authenticated"]]
+        if not any(group_name(g) in GATES for g in relay):
+            out.append(["reject_unauth_destination"])
+        return out
+
+    def place_gate(self, svc: MasterService | None, lname: str) -> None:
+        """Put the relay gate of ``lname`` before anything that could admit an anonymous client."""
+        src = list_source(self.cfg, svc, lname)
+        if self._templated_list(src, f"put reject_unauth_destination early in {src.name}"):
+            return
+        groups = [list(g) for g in src.groups]
+        gate = next(
+            (g for g in groups if group_name(g) in GATES and len(g) == 1), ["reject_unauth_destination"]
+        )
+        groups = [g for g in groups if g is not gate]
+        if not any(group_name(g) in TRUSTED_PERMITS for g in groups):
+            groups.insert(0, ["permit_mynetworks"])  # the site's own clients keep relaying
+            sasl = effective(self.cfg, "smtpd_sasl_auth_enable", svc).value.strip().lower()
+            if sasl == "yes":
+                groups.insert(1, ["permit_sasl_authenticated"])
+        groups.insert(insert_at(groups, RELAY_SAFE_PERMITS, after_gate=False), gate)
+        self.write_list(src, groups)
+
+    def remediation(self, r: Rule, text: str = "") -> Remediation:
+        """The fix: ``text`` (else the rule's generic fix), notes, and the commands."""
+        full = " ".join(t for t in (text or r.remediation, *self.notes) if t)
+        return Remediation(text=full, commands=tuple(self.commands))
+
+
+def fix_param(
+    r: Rule, cfg: PostfixConfig, svc: MasterService | None, name: str, value: str | None = None
+) -> Remediation:
+    """One setting's fix: reset (value None) or set ``name`` in its scope."""
+    fx = Fixes(cfg)
+    if value is None:
+        fx.reset(svc, name)
+    else:
+        fx.set(svc, name, value)
+    return fx.remediation(r)
 
 
 _MYHOSTNAME_RE = re.compile(r"\$(?:\{|\()?myhostname\b")

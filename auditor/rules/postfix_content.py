@@ -121,9 +121,9 @@ def _paths(cfg: PostfixConfig) -> list[tuple[MasterService, Severity, str]]:
     severity=Severity.MEDIUM,
     needs=(PostfixConfig,),
     remediation=(
-        "postconf -P '127.0.0.1:10025/inet/receive_override_options="
-        "no_header_body_checks,no_unknown_recipient_checks'\n"
-        "# on the re-injection service only; use DISCARD or HOLD, not REJECT, for virus notifications"
+        "Add no_header_body_checks to receive_override_options of the re-injection listener (the "
+        "checks already ran on the first pass) or of pickup, and use DISCARD or HOLD rather than "
+        "REJECT for patterns that match already-queued mail such as virus notifications."
     ),
     references=("header_checks(5)", "cleanup(8)", _REF_FILTER, _REF_BACKSCATTER),
 )
@@ -148,11 +148,6 @@ def header_checks_after_queue(obs: Observations, r: Rule) -> Iterator[Finding]:
     For mail arriving through smtpd a REJECT is an in-session reply. For mail that is already
     queued or is being re-injected by a content filter, REJECT means Postfix (or the filter that
     gets the 5xx) bounces it to the envelope sender, who for spam is forged.
-
-    ## How to fix
-    Add `-o receive_override_options=no_header_body_checks,no_unknown_recipient_checks` to the
-    re-injection service (the checks already ran on the first pass), and use DISCARD or HOLD
-    rather than REJECT for virus-notification patterns.
 
     ## Example
     ```
@@ -229,8 +224,7 @@ def _judge_path(
             + (f" (first {len(shown)} shown, {more} more)" if more else ""),
             ev,
             severity=sev,
-            remediation=fix_param(svc, "receive_override_options", value)
-            + "\n# or change those REJECT actions to DISCARD or HOLD",
+            remediation=fix_param(r, cfg, svc, "receive_override_options", value),
             note="; ".join(notes),
         )
     if checks.templated is not None:

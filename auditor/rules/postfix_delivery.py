@@ -14,6 +14,7 @@ from auditor.observations.postfix import MasterService, ParamValue, PostfixConfi
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import (
     NO_MASTER_CF,
+    Fixes,
     Role,
     classify,
     conclude,
@@ -76,20 +77,24 @@ def reinjection_listeners(cfg: PostfixConfig) -> list[MasterService]:
     severity=Severity.HIGH,
     needs=(PostfixConfig,),
     remediation=(
-        "# make the filter discard + quarantine in after-queue mode (amavis: D_DISCARD),\n"
-        "# or move the decision before the queue, where a reject is an in-session 5xx:\n"
-        "postconf -X content_filter\n"
-        "postconf -e 'smtpd_milters = inet:127.0.0.1:11332'   # a milter, or smtpd_proxy_filter"
+        "Check the filter's own settings and make it discard and quarantine what it refuses, never "
+        "reject or bounce: for amavis `$final_virus_destiny`, `$final_banned_destiny`, "
+        "`$final_spam_destiny` and `$final_bad_header_destiny` = D_DISCARD (and no `D_BOUNCE` in "
+        "policy banks); for a script filter, exit 0 after discarding. Or move the decision before the "
+        "queue (smtpd_milters, or smtpd_proxy_filter), where a reject is an in-session 5xx the real "
+        "client sees. Keep content_filter: removing it switches the scanning off."
     ),
     references=(_REF_FILTER, f"{_REF_POSTCONF}#content_filter", f"{_REF_POSTCONF}#smtpd_proxy_filter"),
 )
 def after_queue_filter(obs: Observations, r: Rule) -> Iterator[Finding]:
     """## What it flags
     `content_filter` set in main.cf or as `-o content_filter=` on a listener that takes anonymous
-    Internet mail. The message names the filter transport, the master.cf service it resolves to,
-    and whether master.cf has the loopback re-injection listener. On submission listeners the
-    filter only sees authenticated senders, so it is reported as `pass` there. `FILTER` actions
-    inside access or header tables are not visible to this rule.
+    Internet mail. Whether the filter rejects or bounces is decided by the filter's own settings
+    (amavisd.conf, the script's exit codes), which are outside the Postfix folder, so the finding is
+    `inconclusive` and says what to check. The message names the filter transport, the master.cf
+    service it resolves to, and whether master.cf has the loopback re-injection listener. On
+    submission listeners the filter only sees authenticated senders, so it is reported as `pass`
+    there. `FILTER` actions inside access or header tables are not visible to this rule.
 
     ## Why it causes backscatter
     After the queue the SMTP client is gone. When the scanner answers Postfix's delivery with a
@@ -97,11 +102,6 @@ def after_queue_filter(obs: Observations, r: Rule) -> Iterator[Finding]:
     the envelope sender, who for spam and viruses is forged: the maillog shows
     `status=bounced (host 127.0.0.1[127.0.0.1] said: 554 5.7.0 Reject ...)` followed by
     `sender non-delivery notification`.
-
-    ## How to fix
-    In after-queue mode make the scanner discard and quarantine (never reject or bounce), or move
-    the decision before the queue with `smtpd_milters` or `smtpd_proxy_filter`, where a reject is
-    an in-session 5xx the real client sees.
 
     ## Example
     ```
@@ -128,17 +128,25 @@ def after_queue_filter(obs: Observations, r: Rule) -> Iterator[Finding]:
                 ev += [_loc(s, cfg) for s in back]
             else:
                 detail += "; no loopback re-injection listener in master.cf"
+            if cf and vals.undecidable is None and sc.role is Role.MX:
+                yield r.inconclusive(
+                    sc.target,
+                    detail + ": any reject or bounce the filter returns becomes a bounce to the envelope "
+                    "sender; whether it does is set in the filter's own configuration, not in this folder",
+                    ev,
+                    note=f"check the {transport} filter's settings: it must discard and quarantine, never "
+                    "reject or bounce (amavis: $final_*_destiny = D_DISCARD)",
+                )
+                continue
             yield conclude(
                 r,
                 cfg,
                 sc,
                 vals,
                 bad=bool(cf),
-                fail_msg=detail + ": any reject the filter returns becomes a bounce to the envelope sender",
+                fail_msg=detail,
                 pass_msg="no after-queue content_filter",
                 ev=ev,
-                remediation=f"{fix_param(sc.service, 'content_filter')}   # after moving filtering "
-                "before the queue\n# or keep it and make the scanner discard + quarantine, never reject",
             )
 
 
@@ -214,10 +222,10 @@ def _transport_map_routes(cfg: PostfixConfig) -> _MapRoutes:
     family="postfix",
     severity=Severity.MEDIUM,
     needs=(PostfixConfig,),
-    remediation="""
-        # make the script exit 75 (EX_TEMPFAIL) on internal errors and 0 after discarding unwanted mail;
-        # never exit 67/69/77 for spam
-    """,
+    remediation=(
+        "Make the script exit 75 (EX_TEMPFAIL) on internal errors, so the message is retried, and 0 "
+        "after discarding unwanted mail; never 67, 69 or 77 for spam."
+    ),
     references=(_REF_FILTER, "pipe(8)", f"{_REF_POSTCONF}#mailbox_command"),
 )
 def pipe_scripts(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -237,10 +245,6 @@ def pipe_scripts(obs: Observations, r: Rule) -> Iterator[Finding]:
     defer; 67, 69, 77 and every non-sysexits code (1, 2, 127 after a crash...) bounce to the
     envelope sender, unless the command's output starts with a 4.X.X enhanced status code. A
     script that exits non-zero for spam, or crashes, bounces forged mail.
-
-    ## How to fix
-    Scripts should exit 75 on internal errors (the message is retried) and 0 after discarding
-    unwanted mail.
 
     ## Example
     ```
@@ -331,10 +335,10 @@ def pipe_scripts(obs: Observations, r: Rule) -> Iterator[Finding]:
     severity=Severity.MEDIUM,
     needs=(PostfixConfig,),
     remediation=(
-        "# Dovecot: service quota-status { executable = quota-status -p postfix\n"
-        "#          inet_listener { port = 12340 } }\n"
-        "postconf -e 'smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination, "
-        "check_policy_service inet:127.0.0.1:12340'"
+        "If Dovecot enforces quota (its quota plugin), run its quota-status service "
+        "(`service quota-status { executable = quota-status -p postfix; inet_listener { port = 12340 } }`) "
+        "and add `check_policy_service` with that address to smtpd_recipient_restrictions, after "
+        "reject_unauth_destination, so a full mailbox gets 552 at RCPT."
     ),
     references=(
         "https://doc.dovecot.org/configuration_manual/quota_plugin/",
@@ -348,15 +352,13 @@ def quota_after_queue(obs: Observations, r: Rule) -> Iterator[Finding]:
     `check_policy_service` in the MX listener's recipient restrictions that asks a quota service
     (Dovecot `quota-status`, conventionally port 12340). A policy service that is not recognisably
     a quota service gives `inconclusive`. Whether the quota plugin is enabled is in the Dovecot
-    configuration, which this rule does not read.
+    configuration, outside the Postfix folder, so a missing quota check is `inconclusive` too: the
+    finding says to check Dovecot's quota plugin (`doveconf -n | grep -i quota`). Submission and
+    internal listeners (only authenticated or trusted clients) are not judged.
 
     ## Why it causes backscatter
     "Mailbox full" is then decided at delivery time, after the SMTP session: Postfix bounces the
     message to the (possibly forged) sender instead of answering 552 at RCPT.
-
-    ## How to fix
-    Run Dovecot's quota-status service (`quota-status -p postfix`) and add
-    `check_policy_service inet:127.0.0.1:12340` to `smtpd_recipient_restrictions`.
 
     ## Example
     ```
@@ -402,17 +404,37 @@ def quota_after_queue(obs: Observations, r: Rule) -> Iterator[Finding]:
                     ev,
                 )
                 continue
+            if vals.undecidable is None and not quota:
+                fx = Fixes(cfg)
+                fx.insert(
+                    sc.service,
+                    "smtpd_recipient_restrictions",
+                    ["check_policy_service", QUOTA_SERVICE],
+                    placeholders=[QUOTA_SERVICE],
+                )
+                yield r.inconclusive(
+                    sc.target,
+                    "delivery goes over LMTP/LDA and no RCPT-time quota check is configured: if the "
+                    "mailbox server enforces quota, over-quota mail is bounced after the queue",
+                    ev,
+                    note="check whether Dovecot's quota plugin is enabled (doveconf -n | grep -i quota); "
+                    "the Dovecot configuration is outside the Postfix folder",
+                    remediation=fx.remediation(r),
+                )
+                continue
             yield conclude(
                 r,
                 cfg,
                 sc,
                 vals,
-                bad=not quota,
-                fail_msg="delivery goes over LMTP/LDA and no RCPT-time quota check is configured: "
-                "over-quota mail is bounced after the queue",
+                bad=False,
+                fail_msg="",
                 pass_msg="RCPT-time quota check: check_policy_service " + ", ".join(quota),
                 ev=ev,
             )
+
+
+QUOTA_SERVICE = "<your quota-status service>"
 
 
 _NDR_SOURCES = (
@@ -431,8 +453,9 @@ _NDR_SOURCES = (
 )
 
 
-def ndr_sources(cfg: PostfixConfig) -> list[str]:
-    """Ids of the rules that fail (medium or worse) on this config: the ways it emits NDRs.
+def ndr_sources(cfg: PostfixConfig, status: Status = Status.FAIL) -> list[str]:
+    """Ids of the rules that say ``status`` (medium or worse) on this config: the ways it emits NDRs
+    to outside senders (FAIL), or may (INCONCLUSIVE).
 
     Rules are pure functions, so calling them here is cheap and has no side effect.
     """
@@ -444,7 +467,7 @@ def ndr_sources(cfg: PostfixConfig) -> list[str]:
     for rid in _NDR_SOURCES:
         other = registry.get(rid)
         if other is not None and any(
-            f.status is Status.FAIL and f.severity.at_least(Severity.MEDIUM) for f in other.check(obs, other)
+            f.status is status and f.severity.at_least(Severity.MEDIUM) for f in other.check(obs, other)
         ):
             out.append(rid)
     return out
@@ -458,7 +481,10 @@ def ndr_sources(cfg: PostfixConfig) -> list[str]:
     controls=("RFC3464",),
     severity=Severity.MEDIUM,
     needs=(PostfixConfig,),
-    remediation="postconf -e 'bounce_size_limit = 8192'",
+    remediation=(
+        "Lower bounce_size_limit, e.g. to 8192, so most originals come back headers only. Senders can "
+        "also ask for headers only with RET=HDRS (RFC 3461)."
+    ),
     references=(
         f"{_REF_POSTCONF}#bounce_size_limit",
         _REF_BACKSCATTER,
@@ -467,18 +493,16 @@ def ndr_sources(cfg: PostfixConfig) -> list[str]:
 )
 def ndr_full_message(obs: Observations, r: Rule) -> Iterator[Finding]:
     """## What it flags
-    `bounce_size_limit` at or above the default 50000: with Postfix ≥ 2.5 an NDR returns the whole
-    original as `message/rfc822` when it fits within the limit (headers only otherwise).
-    Medium when this configuration also fails a rule that makes it emit NDRs (PF-RCPT-001…005,
-    -008, -009, PF-FILTER-001/-004, PF-PIPE-001, PF-QUOTA-001, PF-VERIFY-001), low otherwise.
+    `bounce_size_limit` at or above the default 50000 (with Postfix ≥ 2.5 an NDR returns the whole
+    original as `message/rfc822` when it fits within the limit, headers only otherwise) on a
+    configuration that emits NDRs to outside senders: it fails a rule that makes it bounce mail
+    it accepted (PF-RCPT-001…005, -008, -009, PF-FILTER-001/-004, PF-PIPE-001, PF-QUOTA-001,
+    PF-VERIFY-001). When such a rule is only `inconclusive`, so is this one (low); when none of
+    them fails, the limit harms no outside party and the finding is `pass`.
 
     ## Why it causes backscatter
     Each backscatter NDR re-delivers the spam payload to the victim. Headers-only NDRs remain
     useful for diagnosis and for recognising forgeries (the BACKSCATTER_README plea).
-
-    ## How to fix
-    Lower it, e.g. `postconf -e 'bounce_size_limit = 8192'`, so most originals come back headers
-    only. Senders can also ask for headers only with RET=HDRS (RFC 3461).
 
     ## Example
     ```
@@ -506,11 +530,31 @@ def ndr_full_message(obs: Observations, r: Rule) -> Iterator[Finding]:
                 [evidence(cfg, p)],
             )
             continue
+        fix = fix_param(r, cfg, None, "bounce_size_limit", "8192")
         sources = ndr_sources(cfg)
-        because = f" and this configuration emits NDRs ({', '.join(sources)})" if sources else ""
-        yield r.fail(
+        if sources:
+            yield r.fail(
+                cfg.target,
+                f"bounce_size_limit = {limit}: NDRs return originals up to {limit} bytes, and this "
+                f"configuration emits NDRs to outside senders ({', '.join(sources)})",
+                [evidence(cfg, p)],
+                remediation=fix,
+            )
+            continue
+        maybe = ndr_sources(cfg, Status.INCONCLUSIVE)
+        if maybe:
+            yield r.inconclusive(
+                cfg.target,
+                f"bounce_size_limit = {limit}: NDRs return originals up to {limit} bytes; whether this "
+                f"configuration bounces mail of outside senders is undecided ({', '.join(maybe)})",
+                [evidence(cfg, p)],
+                severity=Severity.LOW,
+                remediation=fix,
+            )
+            continue
+        yield r.passed(
             cfg.target,
-            f"bounce_size_limit = {limit}: NDRs return originals up to {limit} bytes{because}",
+            f"bounce_size_limit = {limit}, but no rule found a way this configuration bounces mail it "
+            "accepted from outside senders",
             [evidence(cfg, p)],
-            severity=Severity.MEDIUM if sources else Severity.LOW,
         )

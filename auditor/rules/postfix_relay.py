@@ -5,23 +5,30 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from auditor.model import Evidence, Finding, Severity
-from auditor.observations.postfix import PostfixConfig
+from auditor.model import Evidence, Finding, Remediation, Severity
+from auditor.observations.postfix import MasterService, PostfixConfig
 from auditor.rules.base import Observations, Rule, rule
-from auditor.rules.postfix import relay_recipient_findings
+from auditor.rules.postfix import _codes_fix, relay_recipient_findings
 from auditor.rules.postfix_common import (
+    GATES,
+    RELAY_SAFE_PERMITS,
     RESTRICTION_LISTS,
     TRUSTED_PERMITS,
+    Fixes,
     Restriction,
     Role,
+    Values,
     conclude,
     destination_domains,
     effective,
     evidence,
     fix_param,
+    group_name,
     has_template,
     is_templated,
     level_tuple,
+    list_source,
+    map_type,
     parse_restrictions,
     read,
     scopes,
@@ -34,7 +41,6 @@ _REF_VERIFY = "https://www.postfix.org/ADDRESS_VERIFICATION_README.html"
 _REF_COMPAT = "https://www.postfix.org/COMPATIBILITY_README.html"
 
 _GATES = frozenset({"reject_unauth_destination", "defer_unauth_destination", "reject", "defer"})
-_SAFE_PERMITS = TRUSTED_PERMITS | {"permit_auth_destination", "permit_mx_backup"}
 
 
 def relay_gate(restrictions: list[Restriction]) -> tuple[str, str, list[Restriction]]:
@@ -51,7 +57,7 @@ def relay_gate(restrictions: list[Restriction]) -> tuple[str, str, list[Restrict
             continue
         if x.name in _GATES:
             return "gated", x.name, lookups
-        if x.name in _SAFE_PERMITS:
+        if x.name in RELAY_SAFE_PERMITS:
             continue
         if x.is_access_lookup:
             lookups.append(x)
@@ -75,7 +81,16 @@ def _wide_networks(value: str) -> list[str]:
         limit = 16 if net.version == 4 else 32
         if net.prefixlen == 0 or (net.prefixlen < limit and not net.is_private):
             wide.append(item)
+        elif net.version == 4 and net.is_private and not net.is_loopback and net.prefixlen <= 12:
+            wide.append(item)  # a whole 10/8 or 172.16/12: every host of a provider's or VPN's network
     return wide
+
+
+def _private(item: str) -> bool:
+    try:
+        return ipaddress.ip_network(item.strip("[]").replace("]/", "/"), strict=False).is_private
+    except ValueError:
+        return False
 
 
 def _is_ok_action(value: str) -> bool:
@@ -103,9 +118,10 @@ def _broad_ok(cfg: PostfixConfig, lookups: list[Restriction]) -> list[str]:
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
     remediation=(
-        "postconf -e 'smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
-        "reject_unauth_destination'\n"
-        "postconf -e 'mynetworks = 127.0.0.0/8 [::1]/128'   # plus only the networks you really trust"
+        "Put reject_unauth_destination in the relay restrictions before anything that can admit an "
+        "anonymous client (a broad permit, an access table or policy service that may answer OK), "
+        "after permit_mynetworks and permit_sasl_authenticated; list only trusted networks in "
+        "mynetworks."
     ),
     references=(f"{_REF_POSTCONF}#smtpd_relay_restrictions", f"{_REF_POSTCONF}#smtpd_recipient_restrictions"),
 )
@@ -115,8 +131,10 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
     reaches `reject_unauth_destination` / `defer_unauth_destination` (or an unconditional
     `reject`) before a broad permit (`permit`, `permit_dnswl_client`, ...) or the end of the list;
     `mynetworks` containing `0.0.0.0/0`, `::/0` or a public range wider than /16 (IPv4) or /32
-    (IPv6); `mynetworks_style = class`. `permit_mynetworks`, `permit_sasl_authenticated`,
-    `permit_auth_destination` before the gate are fine. `check_*_access` lookups before the gate
+    (IPv6), or a whole private `10.0.0.0/8` or `172.16.0.0/12` (high: every host of a provider's,
+    container platform's or VPN's network may relay); `mynetworks_style = class`.
+    `permit_mynetworks`, `permit_sasl_authenticated`, `permit_auth_destination` before the gate
+    are fine. `check_*_access` lookups before the gate
     are listed in the message: their tables may return OK for broad keys. When the collector read
     such a table and a pattern in it that matches every address answers OK (or a number, or a
     `permit_*` action), that list counts as open.
@@ -128,10 +146,6 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it causes backscatter
     An open relay accepts mail for any destination; what it cannot deliver is bounced to the forged
     senders, on top of the spam it relays.
-
-    ## How to fix
-    `postconf -e 'smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated,
-    reject_unauth_destination'` and list only trusted networks in `mynetworks`.
 
     ## Example
     ```
@@ -147,13 +161,17 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
             doubts: list[str] = []
             ev: list[Evidence] = [evidence(cfg, vals.params[n]) for n in lists]
             states = {n: relay_gate(parse_restrictions(vals[n])) for n in lists}
+            fx = Fixes(cfg)
             if vals.undecidable is None and not any(s[0] == "gated" for s in states.values()):
                 problems.append(
                     "no relay gate: " + "; ".join(f"{n}: {states[n][1]}" for n in lists) + " (open relay)"
                 )
+                _gate_fix(fx, sc.service, vals)
             lookups = [x for n in lists for x in states[n][2] if states[n][0] == "gated"]
             broad = {n: _broad_ok(cfg, states[n][2]) for n in lists if states[n][0] == "gated"}
             if vals.undecidable is None and broad and all(broad.values()) and not problems:
+                for n in broad:
+                    fx.place_gate(sc.service, n)
                 problems.append(
                     "access tables before reject_unauth_destination return OK for any address: "
                     + ", ".join(sorted({spec for specs in broad.values() for spec in specs}))
@@ -167,12 +185,16 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
                 ]
             nets = effective(cfg, "mynetworks", sc.service)
             style = effective(cfg, "mynetworks_style", sc.service)
+            private_only = False
             nets_explicit = nets.explicit or nets.location is not None
             if nets_explicit:
                 ev.append(evidence(cfg, nets))
                 wide = _wide_networks(nets.value)
                 if wide:
                     problems.append("mynetworks trusts " + ", ".join(wide))
+                    private_only = all(_private(w) for w in wide)
+                    kept = [n for n in split_list(nets.raw if nets.explicit else nets.value) if n not in wide]
+                    fx.set(fx.own(sc.service, "mynetworks"), "mynetworks", " ".join(kept) or LOOPBACK)
                 elif has_template(nets.raw) or nets.templated:
                     doubts.append(template_note(cfg, nets))
             else:
@@ -185,6 +207,7 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
                 )
                 if style_v == "class":
                     problems.append("mynetworks_style = class trusts the server's whole class A/B/C network")
+                    fx.set(fx.own(sc.service, "mynetworks_style"), "mynetworks_style", "host")
                 elif style_v == "subnet":
                     doubts.append("mynetworks_style = subnet trusts every host on the server's IP subnets")
             msg_lookups = (
@@ -203,6 +226,9 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
                     fail_msg="; ".join(problems),
                     pass_msg="relaying is gated by reject_unauth_destination" + msg_lookups,
                     ev=ev,
+                    remediation=fx.remediation(r),
+                    # trusting a whole private /8-/12 is not an open relay to the Internet
+                    severity=Severity.HIGH if private_only and len(problems) == 1 else None,
                 )
             elif sc.role is Role.MX:
                 yield r.inconclusive(
@@ -211,10 +237,48 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
                     ev,
                     severity=Severity.MEDIUM,
                     note="; ".join(doubts),
-                    remediation=fix_param(sc.service, "mynetworks", "127.0.0.0/8 [::1]/128"),
+                    remediation=fix_param(
+                        r, cfg, Fixes(cfg).own(sc.service, "mynetworks_style"), "mynetworks_style", "host"
+                    ),
                 )
             else:
                 yield r.passed(sc.target, f"relay gate present; listener not MX ({sc.reason})", ev)
+
+
+LOOPBACK = "127.0.0.0/8 [::1]/128"
+
+
+def _gate_fix(fx: Fixes, svc: MasterService | None, vals: Values) -> None:
+    """Gate the list that decides relaying: the relay list when set, else the recipient list."""
+    for name in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions"):
+        if split_list(vals[name]):
+            fx.place_gate(svc, name)
+            return
+    fx.set(
+        fx.own(svc, "smtpd_relay_restrictions"),
+        "smtpd_relay_restrictions",
+        "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination",
+    )
+
+
+def relay_list_from(cfg: PostfixConfig) -> str:
+    """An explicit smtpd_relay_restrictions that decides relaying as smtpd_recipient_restrictions does:
+    its elements up to the relay gate, without the reject_* checks (they stay in the recipient list)."""
+    groups = list_source(cfg, None, "smtpd_recipient_restrictions").groups
+    out: list[list[str]] = []
+    gate = ["reject_unauth_destination"]
+    for g in groups:
+        name = group_name(g)
+        if name in GATES:
+            gate = g
+            break
+        if name.startswith("permit") and name not in RELAY_SAFE_PERMITS:
+            break  # a broad permit: the copy stops here and gets a real gate
+        if not name.startswith(("reject_", "defer_")) and name != "warn_if_reject":
+            out.append(g)
+    if not any(group_name(g) in TRUSTED_PERMITS for g in out):
+        out.insert(0, ["permit_mynetworks"])
+    return ", ".join(" ".join(g) for g in [*out, gate])
 
 
 @rule(
@@ -225,10 +289,11 @@ def relay_control(obs: Observations, r: Rule) -> Iterator[Finding]:
     controls=("RFC5321-3.6.2",),
     severity=Severity.HIGH,
     needs=(PostfixConfig,),
-    remediation="""
-        postconf -e 'relay_domains ='   # or the intended list
-        postconf -e 'compatibility_level = 3.6'   # or the running version's level, after reviewing the logs
-    """,
+    remediation=(
+        "Set relay_domains and smtpd_relay_restrictions explicitly (relay_domains empty or the intended "
+        'list), then raise compatibility_level to the running version after reviewing the "using '
+        'backwards-compatible default setting" lines in the maillog.'
+    ),
     references=(_REF_COMPAT, f"{_REF_POSTCONF}#compatibility_level"),
 )
 def compatibility_traps(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -244,11 +309,6 @@ def compatibility_traps(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it causes backscatter
     The implicit relay domains have no recipient list: mail to any address of any subdomain is
     accepted and bounced when the next hop rejects it or loops back.
-
-    ## How to fix
-    Set `relay_domains` explicitly (empty or the intended list) and raise `compatibility_level`
-    to the running version after reviewing the "using backwards-compatible default setting"
-    lines in the maillog.
 
     ## Example
     ```
@@ -275,6 +335,7 @@ def compatibility_traps(obs: Observations, r: Rule) -> Iterator[Finding]:
         problems: list[str] = []
         ev = [evidence(cfg, lvl_p)]
         sev = Severity.HIGH
+        fx = Fixes(cfg)
         rd = effective(cfg, "relay_domains")
         if level < (2,) and not (rd.explicit or rd.location is not None):
             myd = effective(cfg, "mydestination")
@@ -284,6 +345,7 @@ def compatibility_traps(obs: Observations, r: Rule) -> Iterator[Finding]:
                     "relay_domains is not set, so it defaults to $mydestination "
                     f"({myd.value}): subdomains are relayed without a recipient list"
                 )
+                fx.set(None, "relay_domains", "")
                 ev.append(evidence(cfg, myd))
         rr = effective(cfg, "smtpd_relay_restrictions")
         if level < (1,) and not (rr.explicit or rr.location is not None):
@@ -297,16 +359,14 @@ def compatibility_traps(obs: Observations, r: Rule) -> Iterator[Finding]:
                 text += "smtpd_recipient_restrictions, which lacks reject_unauth_destination"
             problems.append(text)
             ev.append(evidence(cfg, rcpt))
+            fx.set(None, "smtpd_relay_restrictions", relay_list_from(cfg))
         if problems:
             yield r.fail(
                 cfg.target,
                 f"compatibility_level = {lvl_p.value}: " + "; ".join(problems),
                 ev,
                 severity=sev,
-                remediation=(
-                    "postconf -e 'relay_domains ='   # or the intended list\n"
-                    "postconf -e 'compatibility_level = 3.6'   # after reviewing the maillog"
-                ),
+                remediation=fx.remediation(r),
             )
         else:
             yield r.passed(
@@ -330,10 +390,10 @@ _VERIFY_CODES = (
     controls=("RFC5321-6.1",),
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
-    remediation="""
-        postconf -e 'unverified_recipient_defer_code = 450'
-        postconf -e 'unverified_recipient_reject_code = 550'   # once the verify cache is trusted
-    """,
+    remediation=(
+        "Set the unverified_*_defer_code parameters to 450 and the unverified_*_reject_code parameters "
+        "to 450, or 550 once the verification cache is trusted."
+    ),
     references=(
         f"{_REF_VERIFY}#recipient",
         f"{_REF_POSTCONF}#unverified_recipient_reject_code",
@@ -350,10 +410,6 @@ def verify_codes_accept(obs: Observations, r: Rule) -> Iterator[Finding]:
     Postfix allows 250 here, and its documentation warns that a defer code of 250 turns MX servers
     into backscatter sources under load: when probes time out the recipient is accepted, and the
     later delivery failure becomes a bounce.
-
-    ## How to fix
-    `postconf -e 'unverified_recipient_defer_code = 450'`; once the cache is trusted,
-    `postconf -e 'unverified_recipient_reject_code = 550'`.
 
     ## Example
     ```
@@ -385,10 +441,7 @@ def verify_codes_accept(obs: Observations, r: Rule) -> Iterator[Finding]:
                 pass_msg="verification reject/defer codes are not 250",
                 ev=[evidence(cfg, vals.params[n]) for n in (accepts or _VERIFY_CODES)],
                 severity=None if used else Severity.LOW,
-                remediation="\n".join(
-                    fix_param(sc.service, n, "450" if "defer" in n else "550") for n in accepts
-                )
-                or None,
+                remediation=_codes_fix(r, cfg, sc.service, accepts, lambda n: "450"),
             )
 
 
@@ -401,10 +454,12 @@ def verify_codes_accept(obs: Observations, r: Rule) -> Iterator[Finding]:
     severity=Severity.CRITICAL,
     needs=(PostfixConfig,),
     remediation=(
-        "postconf -e 'smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination, "
-        "reject_unknown_recipient_domain, reject_unverified_recipient'\n"
-        "# keep a persistent cache: address_verify_map = btree:$data_directory/verify_cache\n"
-        "# downstream rejects only after DATA? use a transport with -o smtp_address_verify_target=data"
+        "Add reject_unverified_recipient to smtpd_recipient_restrictions, after "
+        "reject_unauth_destination and before any policy service or permit that admits anonymous "
+        "clients. Caveats: verification loads the downstream server under dictionary attacks; it "
+        "cannot see failures the downstream decides after end-of-DATA (use "
+        "`smtp_address_verify_target = data` on that transport); with `enable_original_recipient = no` "
+        "on Postfix 3.2 and older, results for aliased addresses break."
     ),
     references=(
         _REF_VERIFY,
@@ -425,13 +480,6 @@ def relay_without_verification(obs: Observations, r: Rule) -> Iterator[Finding]:
     address verification probes the downstream server during the SMTP session and caches the
     result, so unknown users get a 5xx in-session instead.
 
-    ## How to fix
-    Add `reject_unknown_recipient_domain, reject_unverified_recipient` to
-    `smtpd_recipient_restrictions` (after `reject_unauth_destination`). Caveats: verification
-    loads the downstream server under dictionary attacks; it cannot see failures the downstream
-    decides after end-of-DATA (use `smtp_address_verify_target = data` on that transport); with
-    `enable_original_recipient = no` on Postfix ≤ 3.2 results for aliased addresses break.
-
     ## Example
     ```
     relay_domains = example.com
@@ -450,13 +498,12 @@ def relay_without_verification(obs: Observations, r: Rule) -> Iterator[Finding]:
     controls=("OPERATOR-NO-BACKSCATTER",),
     severity=Severity.MEDIUM,
     needs=(PostfixConfig,),
-    remediation="""
-        # verify only a few frequently forged domains through a restriction class, e.g.
-        postconf -e 'smtpd_restriction_classes = verify_sender'
-        postconf -e 'verify_sender = reject_unverified_sender'
-        postconf -e 'smtpd_sender_restrictions = check_sender_access hash:/etc/postfix/sender_access'
-        postconf -e 'address_verify_sender_ttl = 5h17m'
-    """,
+    remediation=(
+        "Verify only a short list of frequently forged domains: a check_sender_access table whose "
+        "entries name a restriction class that holds reject_unverified_sender (or remove sender "
+        "verification); keep address_verify_sender at its default ($double_bounce_sender) and set a "
+        "non-round address_verify_sender_ttl such as 5h17m."
+    ),
     references=(
         f"{_REF_VERIFY}#forged_sender",
         f"{_REF_POSTCONF}#address_verify_sender",
@@ -476,11 +523,6 @@ def sender_verification_broad(obs: Observations, r: Rule) -> Iterator[Finding]:
     Every forged sender triggers a probe to an innocent domain. backscatterer.org lists hosts doing
     sender callouts, and the Postfix documentation warns of denylisting. A null probe sender
     breaks at sites that wrongly reject `<>`; a fixed one gets harvested.
-
-    ## How to fix
-    Limit sender verification to a short list of domains with `check_sender_access` and a
-    restriction class, or remove it; keep `address_verify_sender` at its default
-    (`$double_bounce_sender`) and set a non-round TTL such as `5h17m`.
 
     ## Example
     ```
@@ -543,4 +585,36 @@ def sender_verification_broad(obs: Observations, r: Rule) -> Iterator[Finding]:
                     else "sender addresses are not verified broadly"
                 ),
                 ev=ev,
+                remediation=_sender_verify_fix(r, cfg, sc.service, direct, classes, sender in ("", "<>")),
             )
+
+
+FORGED_TABLE = "<your table of forged sender domains>"
+
+
+def _sender_verify_fix(
+    r: Rule, cfg: PostfixConfig, svc: MasterService | None, direct: list[str], classes: list[str], null: bool
+) -> Remediation:
+    """Move reject_unverified_sender into a restriction class reached through a sender table."""
+    fx = Fixes(cfg)
+    if direct:
+        cls = next(
+            n
+            for n in ("verify_sender", "bsa_verify_sender", "bsa_verify_sender2")
+            if n not in classes and n not in cfg.params
+        )
+        typ = map_type(cfg)
+        fx.set(None, "smtpd_restriction_classes", " ".join([*classes, cls]))
+        fx.set(None, cls, "reject_unverified_sender")
+        fx.postmap(f"{typ}:{FORGED_TABLE}", f"the sender table (entries: domain {cls})", [FORGED_TABLE])
+        for n in dict.fromkeys(direct):
+            fx.replace(
+                svc,
+                n,
+                "reject_unverified_sender",
+                [["check_sender_access", f"{typ}:{FORGED_TABLE}"]],
+                [FORGED_TABLE],
+            )
+    if null:
+        fx.reset(fx.own(svc, "address_verify_sender"), "address_verify_sender")
+    return fx.remediation(r)

@@ -9,13 +9,15 @@ run has them, with LDAP-SYNC-001's reading of each answer.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Iterator, Sequence
 
-from auditor.model import Evidence, Finding, Severity
+from auditor.model import Evidence, Finding, Remediation, Severity
 from auditor.observations.postfix import LdapMapCheck, LookupTable, PostfixConfig, TableEntry
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.directory import _effective as map_answer  # LDAP-SYNC-001's reading of a sample
 from auditor.rules.postfix_common import (
+    INDEXED_TYPES,
     describe,
     evidence,
     is_templated,
@@ -64,11 +66,11 @@ def _forwards_offsite(entry: TableEntry, hosted: set[str]) -> bool:
     controls=("RFC5321-6.1",),
     severity=Severity.HIGH,
     needs=(PostfixConfig, LdapMapCheck),
-    remediation="""
-        # delete the @domain / match-all entry and list the real addresses, then rebuild the table:
-        postmap lmdb:/etc/postfix/virtual
-        # if a catch-all is a business requirement, deliver it locally and discard spam; never forward it
-    """,
+    remediation=(
+        "Delete the wildcard (`@domain` key, match-all pattern, static: map) and list the real "
+        "addresses. If a catch-all is a business requirement, deliver it to a local mailbox and "
+        "discard spam there; never forward it."
+    ),
     references=(_REF_VIRTUAL, _REF_LOCAL, f"{_REF_POSTCONF}#virtual_mailbox_maps"),
 )
 def catch_all_entries(obs: Observations, r: Rule) -> Iterator[Finding]:
@@ -90,10 +92,6 @@ def catch_all_entries(obs: Observations, r: Rule) -> Iterator[Finding]:
     The entry makes every address "valid". The catch-all also receives the bounces for spam forged
     in the domain's name, and when its target is remote or full, the bounce goes to the forged
     sender. A catch-all that forwards off-site is critical.
-
-    ## How to fix
-    Delete the wildcard and list real addresses. If a catch-all is a business requirement,
-    deliver it to a local mailbox and discard spam there; never forward it.
 
     ## Example
     ```
@@ -179,14 +177,27 @@ def _judge_table(r: Rule, cfg: PostfixConfig, param: str, t: LookupTable, hosted
             f"{param} table {t.spec} matches any address{extra}: every random recipient is 'valid'",
             ev,
             severity=sev,
-            remediation=f"remove {', '.join(e.key for e in hits) or 'the catch-all'} from {src}; "
-            "list real addresses",
+            remediation=_table_fix(r, cfg, t, hits),
         )
     if not t.readable:
         return r.inconclusive(
             target, f"{param} table {t.spec} could not be read", ev, note=f"{src}: {t.error or 'unreadable'}"
         )
     return r.passed(target, f"{param} table {t.spec}: {t.entries} entries, no catch-all", ev)
+
+
+def _table_fix(r: Rule, cfg: PostfixConfig, t: LookupTable, hits: list[TableEntry]) -> Remediation:
+    """Name the lines to delete; an indexed table must then be rebuilt (in the linted directory)."""
+    if t.type == "static":
+        return Remediation(
+            text=f"{r.remediation} Replace {t.spec} by a table of the real addresses in its parameter."
+        )
+    lines = ", ".join(f"{e.key} ({e.location})" if e.location else e.key for e in hits) or "the catch-all"
+    src = t.resolved_path or t.name
+    text = f"{r.remediation} In {src} delete: {lines}."
+    if t.type in INDEXED_TYPES:
+        text += f" Then rebuild it: postmap {shlex.quote(f'{t.type}:{src}')}"
+    return Remediation(text=text)
 
 
 def _same_file(a: str, b: str | None) -> bool:

@@ -106,3 +106,11 @@ def finding(rule_id: str, cfg: PostfixConfig, target: str = TARGET) -> Finding:
 
 def svc_target(s: MasterService) -> str:
     return f"{TARGET} service {s.name}/{s.type}"
+
+
+PC = f"postconf -c {TARGET}"  # every fix names the linted directory (the builder's is not live)
+
+
+def lines(f: Finding) -> list[str]:
+    """The shell lines of a finding's fix."""
+    return [c.line for c in f.remediation.commands]

@@ -7,7 +7,7 @@ import pytest
 from auditor.model import Severity, Status
 from auditor.rules.postfix_common import parse_restrictions
 from auditor.rules.postfix_relay import relay_gate
-from tests.unit.rules_postfix.builder import config, finding, status_of, svc, svc_target
+from tests.unit.rules_postfix.builder import PC, config, finding, lines, status_of, svc, svc_target
 
 FAIL, PASS, INC, NA = Status.FAIL, Status.PASS, Status.INCONCLUSIVE, Status.NOT_APPLICABLE
 
@@ -48,7 +48,9 @@ def test_relay_gate(restrictions: str, state: str) -> None:
         ({"mynetworks": "0.0.0.0/0"}, "3.6", FAIL),
         ({"mynetworks": "127.0.0.0/8 [::/0]"}, "3.6", FAIL),
         ({"mynetworks": "127.0.0.0/8 100.0.0.0/6"}, "3.6", FAIL),
-        ({"mynetworks": "127.0.0.0/8 10.0.0.0/8 [2001:db8::]/48"}, "3.6", PASS),
+        ({"mynetworks": "127.0.0.0/8 10.1.0.0/16 192.168.0.0/16 [2001:db8::]/48"}, "3.6", PASS),
+        ({"mynetworks": "127.0.0.0/8 10.0.0.0/8"}, "3.6", FAIL),  # a whole private /8
+        ({"mynetworks": "127.0.0.0/8, 172.16.0.0/12"}, "3.6", FAIL),
         ({"mynetworks": "127.0.0.0/8 {{ friendly }}"}, "3.6", INC),
         ({"mynetworks_style": "subnet"}, "3.6", INC),
         ({"mynetworks_style": "class"}, "3.6", FAIL),
@@ -63,8 +65,10 @@ def test_relay001_table(main: dict[str, str], compat: str | None, expected: Stat
     f = finding("PF-RELAY-001", config(main, compat=compat))
     assert f.status is expected, f.message
     if expected is FAIL:
-        assert f.severity is Severity.CRITICAL
-        assert "postconf -e 'smtpd_relay_restrictions = " in f.remediation.as_text()
+        private = any(n in main.get("mynetworks", "") for n in ("10.0.0.0/8", "172.16.0.0/12"))
+        assert f.severity is (Severity.HIGH if private else Severity.CRITICAL)
+        assert lines(f) and all(line.startswith(PC) for line in lines(f))
+        assert "reject_unauth_destination" in " ".join(lines(f)) or "mynetworks" in " ".join(lines(f))
 
 
 def test_relay001_submission_listener_is_closed_and_public_override_is_judged() -> None:
@@ -107,7 +111,8 @@ def test_compat001_table(
     if severity is not None:
         assert f.severity is severity
     if expected is FAIL:
-        assert "compatibility_level" in f.remediation.as_text()
+        assert "compatibility_level" in f.remediation.text  # raised by hand, after reading the maillog
+        assert lines(f) and all(line.startswith(f"{PC} -e ") for line in lines(f))
 
 
 @pytest.mark.parametrize(
@@ -221,3 +226,9 @@ def test_relay001_match_all_ok_in_access_table_before_the_gate_is_open() -> None
     f = finding("PF-RELAY-001", config(main, tables=[table("OK")]))
     assert f.status is FAIL and spec in f.message
     assert status_of("PF-RELAY-001", config(main, tables=[table("REJECT go away")])) is PASS
+
+
+def test_relay001_whole_private_range_is_high_and_the_fix_keeps_the_rest() -> None:
+    f = finding("PF-RELAY-001", config({"mynetworks": "127.0.0.0/8, 10.0.0.0/8, 192.168.1.0/24"}))
+    assert f.status is FAIL and f.severity is Severity.HIGH and "10.0.0.0/8" in f.message
+    assert lines(f) == [f"{PC} -e 'mynetworks = 127.0.0.0/8 192.168.1.0/24'"]

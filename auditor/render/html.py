@@ -75,9 +75,16 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["human_time"] = human_time
-    # Every {{ value }} passes here before autoescaping: report strings lose their control characters.
-    env.finalize = lambda value: visible(value) if isinstance(value, str) else value
+    env.finalize = _finalize
     return env
+
+
+def _finalize(value: object) -> object:
+    """Every ``{{ value }}`` passes here before autoescaping: report strings (and objects printed
+    as strings, such as locations) lose their control characters."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    return visible(value if isinstance(value, str) else str(value))
 
 
 def render(report: Report) -> str:

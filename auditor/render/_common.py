@@ -37,6 +37,8 @@ def _escape(m: re.Match[str]) -> str:
 def visible(text: str) -> str:
     """``text`` with every control character written as a visible escape (ESC → ``\\x1b``);
     newlines and tabs stay."""
+    if text.isascii() and text.isprintable():  # the common case, checked in C
+        return text
     return _INVISIBLE.sub(_escape, text)
 
 

@@ -182,7 +182,6 @@ OBSERVATIONS: tuple[Observation, ...] = (
 )
 
 
-
 def _entry(rule_id: str, family: str, severity: Severity, cause: str = "", *controls: str) -> RuleInfo:
     return RuleInfo(
         id=rule_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from html.parser import HTMLParser
 
 from auditor.model import Finding, Remediation, Report, Severity, Status
@@ -135,3 +136,38 @@ def test_time_helpers() -> None:
     assert human_time("yesterday") == "yesterday"
     assert duration("2026-11-26T09:00:00+00:00", "2026-11-26T09:02:05+00:00") == "2 min 5 s"
     assert duration("2026-11-26T09:00:00+00:00", "garbage") == ""
+
+
+def test_control_sequences_from_a_hostile_server_are_visible_escapes_in_every_format() -> None:
+    """An SMTP reply carrying ESC sequences (clear screen, retitle the terminal, CSI as one C1
+    byte, a right-to-left override) reaches no human-readable format raw."""
+    from auditor.render import json as json_render
+    from auditor.render import junit, sarif, text
+
+    hostile = "550 \x1b[2J\x1b]0;owned\x07 user \x9b31m unknown \u202egnp.exe"
+    f = Finding(
+        "SMTP-RCPT-001",
+        Status.FAIL,
+        Severity.HIGH,
+        "mx[192.0.2.1]\x1b[0m",
+        hostile,
+        remediation=Remediation(hostile),
+    )
+    report = judged((f,))
+    outputs = {
+        "text": text.render(report),
+        "markdown": markdown.render(report),
+        "csv": csv_render.render(report),
+        "html": html.render(report),
+        "junit": junit.render(report),
+        "sarif": sarif.render_with(report),
+    }
+    for fmt, out in outputs.items():
+        for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+            assert raw not in out, (fmt, raw)
+        assert "\\x1b[2J" in out.replace("\\\\", "\\"), fmt  # SARIF is JSON: its backslash is doubled
+        assert "\\u202e" in out.replace("\\\\", "\\"), fmt
+    # the JSON report stays lossless: escaped by JSON, decoded back to the very same string
+    saved = json_render.render(report)
+    assert "\x1b" not in saved and "\u202e" not in saved and "\x9b" not in saved
+    assert json.loads(saved)["findings"][0]["message"] == hostile

@@ -20,6 +20,7 @@ def from_v1(doc: Any, path: str = "<report>") -> Report:
         raise InputError(f"not a {SCHEMA_V1} report (missing or different 'schema')", path)
     # decode_parts turns the /1 remediation strings into {text, commands: []}.
     run, findings, observations = decode_parts(doc, path)
+    # The only place a saved report is judged again unasked: /1 files lack what /2 files carry.
     return judge(findings, observations, run=run)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from auditor.config import SiteConfig
-from auditor.engine import build_report, now_iso
+from auditor.judge import build_report, now_iso
 from auditor.model import InputError, Observation, Report
 from auditor.observations.audit import AuditGap
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
 
@@ -168,16 +169,151 @@ class RunInfo:
     notes: tuple[str, ...] = ()
 
 
+class ReportVerdict(str, Enum):
+    """The headline of a report, decided by the judge together with the exit code."""
+
+    FAIL = "fail"  # a finding at or above --fail-on failed (exit 1)
+    INCONCLUSIVE = "inconclusive"  # nothing at or above it failed, but something could not be measured (3)
+    PASS = "pass"  # measured, and nothing at or above --fail-on failed or is unmeasured (0)
+    NOT_ASSESSED = "not-assessed"  # no check produced a measured result (0)
+
+    @property
+    def word(self) -> str:
+        """FAIL / INCONCLUSIVE / PASS / NOT ASSESSED, as headlines print it."""
+        return self.value.replace("-", " ").upper()
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The headline: verdict, the threshold it was judged at, the exit code, and the counts."""
+
+    verdict: ReportVerdict
+    fail_on: Severity
+    exit_code: int
+    summary: str  # the one sentence a manager reads first
+    by_status: dict[Status, int]
+    failed_by_severity: dict[Severity, int]  # FAIL findings only
+
+
+class Effort(str, Enum):
+    """How long a root cause takes to fix: one setting, a table or a process, an architecture change."""
+
+    MINUTES = "minutes"
+    HOURS = "hours"
+    DAYS = "days"
+
+    @property
+    def rank(self) -> int:
+        return _EFFORT_RANK[self]
+
+
+_EFFORT_RANK = {Effort.MINUTES: 1, Effort.HOURS: 2, Effort.DAYS: 3}
+
+
+@dataclass(frozen=True)
+class FindingRef:
+    """A failing finding a plan step answers, by its identity and where it was seen."""
+
+    rule_id: str
+    target: str
+    severity: Severity
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One fix of the plan: the findings it answers and what to run (commands name their directory)."""
+
+    text: str
+    commands: tuple[FixCommand, ...]
+    findings: tuple[FindingRef, ...]
+
+    @property
+    def to_fill(self) -> tuple[str, ...]:
+        """The placeholders to fill in before the commands can run."""
+        return tuple(dict.fromkeys(p for c in self.commands if not c.safe for p in c.placeholders))
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One root cause: its ordered steps and how to check the fix took effect."""
+
+    cause: str  # the root cause id ("relay-recipients"), or the rule id of a rule without one
+    title: str
+    effort: Effort
+    severity: Severity  # the worst of its findings
+    steps: tuple[PlanStep, ...]
+    verify: tuple[str, ...] = ()
+
+    @property
+    def findings(self) -> tuple[FindingRef, ...]:
+        return tuple(r for s in self.steps for r in s.findings)
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.rule_id for r in self.findings))
+
+
+class ControlStatus(str, Enum):
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    ACCEPTED_RISK = "accepted-risk"
+    PASS = "pass"
+    NOT_ASSESSED = "not-assessed"
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """One row of the compliance table: a control and what the findings of its rules say."""
+
+    control: str  # e.g. "RFC5321-6.1"
+    source: str  # the standard and section, e.g. "RFC 5321 §6.1"
+    requirement: str
+    status: ControlStatus
+    rule_ids: tuple[str, ...] = ()  # rules with a finding (not-applicable ones excluded)
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """The catalog entry of a rule that appears in the report, so a saved report renders alone."""
+
+    id: str
+    title: str
+    family: str
+    severity: Severity
+    cause: str = ""
+    controls: tuple[str, ...] = ()
+    doc: str = ""  # the rule page (``explain ID``)
+    remediation: str = ""  # the catalog's fix text
+    references: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Report:
-    """Findings + observations + run metadata: the one object every renderer draws from."""
+    """Everything a report says, decided once by the judge (:mod:`auditor.judge`).
+
+    Renderers draw from it and compute nothing: the headline is ``assessment``, the fixes ``plan``,
+    the standards table ``compliance``, the rule metadata ``rules``.
+    """
 
     run: RunInfo
     findings: tuple[Finding, ...]
     observations: tuple[Observation, ...] = ()
+    assessment: Assessment = field(kw_only=True)
+    plan: tuple[PlanItem, ...] = field(kw_only=True)
+    compliance: tuple[ControlResult, ...] = field(kw_only=True)
+    rules: tuple[RuleInfo, ...] = field(default=(), kw_only=True)
 
     def of(self, cls: type[_O]) -> list[_O]:
         return [o for o in self.observations if isinstance(o, cls)]
+
+    def rule(self, rule_id: str) -> RuleInfo | None:
+        """The catalog entry the report carries for ``rule_id``."""
+        return self._rules_by_id.get(rule_id)
+
+    @cached_property
+    def _rules_by_id(self) -> dict[str, RuleInfo]:
+        return {r.id: r for r in self.rules}
 
 
 class InputError(Exception):

@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from auditor.engine import sort_findings
-from auditor.model import Finding, InputError, Report, Status
+from auditor.model import Finding, InputError, Status
 
 _KEYS = {"rule", "target", "reason", "expires"}
 _REQUIRED = ("rule", "target", "reason")
@@ -271,9 +270,6 @@ def _today() -> _dt.date:
     return _dt.datetime.now(_dt.UTC).date()
 
 
-_APPLIED = "_bsa_suppressions_applied"
-
-
 def add_suppression_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--suppressions FILE`` and ``--write-baseline FILE`` (once: a second call is a no-op, so
     a command may call it even when shared options already include it)."""
@@ -291,39 +287,12 @@ def add_suppression_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def apply_cli_suppressions(report: Report, args: argparse.Namespace, today: _dt.date | None = None) -> Report:
-    """Apply ``--suppressions`` to the report and honour ``--write-baseline``.
-
-    The baseline is written from the findings as judged, before suppressions, so that the baseline
-    file alone reproduces today's accepted state.
-    """
-    if getattr(args, _APPLIED, False):  # already applied for this command line: never twice
-        return report
-    setattr(args, _APPLIED, True)
-    day = today or _today()
-    baseline = getattr(args, "write_baseline", None)
-    if baseline:
-        write_baseline(report.findings, baseline, day)
-    path = getattr(args, "suppressions", None)
-    if not path:
-        return report
-    return suppress_report(report, load_suppressions(path), day)
-
-
-def suppress_report(report: Report, suppressions: Sequence[Suppression], today: _dt.date) -> Report:
-    """The report with :func:`apply_suppressions` applied, findings in the engine's order."""
-    findings = apply_suppressions(report.findings, suppressions, today)
-    return dataclasses.replace(report, findings=tuple(sort_findings(findings)))
-
-
 __all__ = [
     "Suppression",
     "add_suppression_options",
-    "apply_cli_suppressions",
     "apply_suppressions",
     "baseline_text",
     "load_suppressions",
     "parse_suppressions",
-    "suppress_report",
     "write_baseline",
 ]

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from auditor.collect.postfix import collect
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.rules import load_all
 
 MAIN = """\

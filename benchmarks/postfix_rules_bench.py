@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from auditor.collect.postfix import collect  # noqa: E402
-from auditor.engine import evaluate  # noqa: E402
+from auditor.judge import evaluate  # noqa: E402
 from auditor.rules import load_all  # noqa: E402
 from tests.unit.test_postfix_corpus_expectations import PAIRS, PF  # noqa: E402
 

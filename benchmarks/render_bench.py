@@ -14,11 +14,10 @@ from collections.abc import Callable
 
 from auditor.model import Report
 from auditor.render import csv as csv_render
-from auditor.render import html, junit, markdown, sarif
-from auditor.render._common import no_rules
+from auditor.render import html, junit, markdown, sarif, text
 from auditor.serialize import report_to_json
 from auditor.suppress import apply_suppressions, baseline_text, parse_suppressions
-from tests.unit.render.fixtures import golden_report
+from tests.unit.render.fixtures import golden_report, judged
 
 
 def main(n: int) -> None:
@@ -27,15 +26,18 @@ def main(n: int) -> None:
     findings = tuple(
         dataclasses.replace(f, target=f"{f.target}#{i}") for i in range(copies) for f in g.findings
     )
-    report = Report(g.run, findings, g.observations)
     print(f"findings={len(findings)}")
+    t = time.perf_counter()
+    report = judged(findings, g.run, observations=g.observations)
+    print(f"{'judge':9s} {(time.perf_counter() - t) * 1000:8.0f} ms")
     renderers: list[tuple[str, Callable[[Report], str]]] = [
         ("json", report_to_json),
-        ("sarif", lambda r: sarif.render_with(r, no_rules)),
-        ("junit", lambda r: junit.render_with(r, no_rules)),
-        ("csv", lambda r: csv_render.render_with(r, no_rules)),
-        ("markdown", lambda r: markdown.render_with(r, no_rules)),
-        ("html", lambda r: html.render_with(r, no_rules)),
+        ("sarif", lambda r: sarif.render_with(r)),
+        ("junit", junit.render),
+        ("csv", csv_render.render),
+        ("markdown", markdown.render),
+        ("html", html.render),
+        ("text", text.render),
     ]
     for name, fn in renderers:
         t = time.perf_counter()

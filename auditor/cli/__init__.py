@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from auditor import __version__
-from auditor.engine import EXIT_INPUT
+from auditor.exitcodes import ExitCode
 from auditor.model import InputError
 
 
@@ -42,12 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
-        return EXIT_INPUT
+        return ExitCode.INPUT
     try:
         return int(args.func(args))
     except InputError as exc:
         print(f"backscatter-audit: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+        return ExitCode.INPUT
     except KeyboardInterrupt:
         print("backscatter-audit: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED

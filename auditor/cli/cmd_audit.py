@@ -9,13 +9,12 @@ from datetime import date
 from typing import Any
 
 from auditor.audit import Progress, run_audit
-from auditor.cli.common import add_report_options, write_output
+from auditor.cli.common import add_report_options, apply_report_options, write_output
 from auditor.config import SITE_TOML_TEMPLATE, load_site_config
-from auditor.engine import exit_code
 from auditor.model import InputError, Report, Severity
 from auditor.render import render
 from auditor.stages import build_stages
-from auditor.suppress import apply_cli_suppressions, load_suppressions, suppress_report
+from auditor.suppress import load_suppressions
 
 
 def register(sub: Any) -> None:
@@ -48,18 +47,15 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress()
     command = f"audit --config {args.config}"
     report = run_audit(cfg, build_stages(cfg, progress), command=command, progress=progress)
-    if cfg.report.suppressions:
-        report = suppress_report(
-            report, load_suppressions(cfg.resolve(cfg.report.suppressions)), date.today()
-        )
-    report = apply_cli_suppressions(report, args)
+    # --fail-on given on the command line wins over report.fail_on in site.toml.
+    fail_on = Severity(args.fail_on or cfg.report.fail_on)
+    sups = load_suppressions(cfg.resolve(cfg.report.suppressions)) if cfg.report.suppressions else []
+    report = apply_report_options(report, args, fail_on=fail_on, suppressions=sups, today=date.today())
     out_dir = args.output_dir or cfg.resolve(cfg.report.output_dir)
     for path in write_report_files(report, cfg.report.formats, out_dir):
         print(f"[audit] wrote {path}", file=sys.stderr)
     write_output(render(report, args.format), args.output)
-    # --fail-on given on the command line wins over report.fail_on in site.toml.
-    fail_on = args.fail_on or cfg.report.fail_on
-    return exit_code(report.findings, Severity(fail_on))
+    return report.assessment.exit_code
 
 
 def run_init(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from auditor.cli.common import write_output
-from auditor.engine import exit_code
+from auditor.exitcodes import ExitCode
+from auditor.judge import revise
 from auditor.model import Severity
 from auditor.render import render
 
@@ -36,10 +37,12 @@ def run(args: argparse.Namespace) -> int:
         report = run_demo(args.output_dir, data_probes=not args.no_data_probes)
     except LabError as exc:
         print(f"backscatter-audit: error: the demo lab could not run: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.LAB_DOWN
     write_output(render(report, "text"), None)
     print(
         f"demo: reports written to {args.output_dir}/report.html, report.md, report.json",
         file=sys.stderr,
     )
-    return exit_code(report.findings, Severity(args.fail_on)) if args.fail_on else 0
+    if not args.fail_on:
+        return ExitCode.OK
+    return revise(report, fail_on=Severity(args.fail_on)).assessment.exit_code

@@ -11,7 +11,7 @@ import shlex
 from typing import Any
 
 from auditor.cli.common import add_report_options, emit
-from auditor.engine import build_report, now_iso
+from auditor.judge import build_report, now_iso
 from auditor.model import InputError, Observation
 from auditor.secrets import read_secret
 

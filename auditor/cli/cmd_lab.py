@@ -9,9 +9,7 @@ import shutil
 import sys
 from typing import Any
 
-from auditor.engine import EXIT_INPUT, EXIT_OK
-
-EXIT_LAB_DOWN = 3  # `lab status`: the lab is not (fully) running
+from auditor.exitcodes import ExitCode
 
 
 def register(sub: Any) -> None:
@@ -20,7 +18,7 @@ def register(sub: Any) -> None:
     for name, helptext, func in (
         ("up", "start the lab (tears down a previous or crashed one first)", run_up),
         ("down", "stop every lab daemon and remove its namespaces", run_down),
-        ("status", "show what runs (exit 0 when the whole lab is up, 3 otherwise)", run_status),
+        ("status", "show what runs (exit 0 when the whole lab is up, 4 otherwise)", run_status),
     ):
         p = actions.add_parser(name, help=helptext)
         p.add_argument(
@@ -31,12 +29,12 @@ def register(sub: Any) -> None:
         if name != "down":
             p.add_argument("--format", "-f", choices=["text", "json"], default="text")
         p.set_defaults(func=func)
-    lab.set_defaults(func=lambda _a: (lab.print_help(sys.stderr), EXIT_INPUT)[1])
+    lab.set_defaults(func=lambda _a: (lab.print_help(sys.stderr), ExitCode.INPUT)[1])
 
 
 def _fail(message: str) -> int:
     print(f"backscatter-audit: error: lab: {message}", file=sys.stderr)
-    return EXIT_INPUT
+    return ExitCode.INPUT
 
 
 def _lab(args: argparse.Namespace) -> Any:
@@ -70,13 +68,13 @@ def run_up(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if args.format == "json":
         sys.stdout.write(info.to_json())
-        return EXIT_OK
+        return ExitCode.OK
     print(f"lab up in {info.bringup_seconds:.2f} s (state: {info.state_dir})")
     print(f"nameserver {info.nameserver}; sink bounces {info.sink_bounces} -> {info.bounce_maildir}")
     for d in info.domains:
         mxs = ", ".join(f"{m.host or d.domain}[{m.address}] {m.verdict}" for m in d.mx) or d.dns_kind
         print(f"  {d.domain:16} {mxs}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run_down(args: argparse.Namespace) -> int:
@@ -89,7 +87,7 @@ def run_down(args: argparse.Namespace) -> int:
     except LabError as exc:
         return _fail(str(exc))
     print("lab down" + (": " + "; ".join(done) if done else " (nothing was running)"))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -113,4 +111,4 @@ def run_status(args: argparse.Namespace) -> int:
             print(f"  a lab runs with another state dir: --state-dir {active}")
         elif st["network"] and not st["components"]:
             print("  leftovers (`lab down` removes them): " + ", ".join(st["network"]))
-    return EXIT_OK if st["up"] else EXIT_LAB_DOWN
+    return ExitCode.OK if st["up"] else ExitCode.LAB_DOWN

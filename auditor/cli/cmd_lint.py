@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from auditor.cli.common import add_report_options, emit
-from auditor.engine import build_report, now_iso
+from auditor.judge import build_report, now_iso
 
 
 def register(sub: Any) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 from tabulate import tabulate
 
 from auditor.cli.common import write_output
-from auditor.engine import EXIT_OK, build_report, exit_code, now_iso
+from auditor.exitcodes import ExitCode
+from auditor.judge import build_report, now_iso
 from auditor.model import InputError, Severity
 from auditor.render import formats, render
 
@@ -83,16 +84,20 @@ def run_ndr(args: argparse.Namespace) -> int:
             CapturedNdr.from_analysis(a, target=os.path.basename(a.path) or a.path) for a in analyses
         ]
         report = build_report(
-            observations, command="ndr " + " ".join(args.paths), started=started, inputs=args.paths
+            observations,
+            command="ndr " + " ".join(args.paths),
+            started=started,
+            inputs=args.paths,
+            fail_on=Severity(args.fail_on),
         )
         write_output(render(report, args.format), args.output)
-        return exit_code(report.findings, Severity(args.fail_on))
+        return report.assessment.exit_code
     records = [a.to_json() for a in analyses]
     if args.format == "json":
         write_output(json.dumps(records, indent=2, ensure_ascii=False) + "\n", args.output)
     else:
         write_output(_table(records), args.output)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _short(path: str, width: int = 50) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from auditor.cli.common import add_report_options, emit
 from auditor.collect.dataprobe import BounceReader, SinkUnavailable, bounce_source, run_data_probes
 from auditor.collect.sink import TokenStore
-from auditor.engine import build_report, now_iso
+from auditor.judge import build_report, now_iso
 from auditor.model import InputError
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from auditor.engine import EXIT_INPUT, EXIT_OK
+from auditor.exitcodes import ExitCode
 from auditor.rules import get, load_all
 from auditor.rules.base import Rule
 
@@ -31,7 +31,7 @@ def run_rules(args: argparse.Namespace) -> int:
             f"backscatter-audit: error: unknown family {args.family!r} (one of: {', '.join(families)})",
             file=sys.stderr,
         )
-        return EXIT_INPUT
+        return ExitCode.INPUT
     rules = [r for r in load_all().values() if not args.family or r.family == args.family]
     if args.format == "json":
         doc = [
@@ -42,7 +42,7 @@ def run_rules(args: argparse.Namespace) -> int:
     else:
         rows = [[r.id, r.severity.value, r.family, r.title] for r in rules]
         sys.stdout.write(tabulate(rows, headers=["id", "severity", "family", "title"]) + "\n")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def explain_text(r: Rule) -> str:
@@ -62,6 +62,6 @@ def run_explain(args: argparse.Namespace) -> int:
             f"backscatter-audit: error: unknown rule {args.rule_id!r} (see `backscatter-audit rules`)",
             file=sys.stderr,
         )
-        return EXIT_INPUT
+        return ExitCode.INPUT
     sys.stdout.write(explain_text(r))
-    return EXIT_OK
+    return ExitCode.OK

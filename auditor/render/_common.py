@@ -1,138 +1,61 @@
-"""Helpers every renderer shares: rule metadata lookup, verdict, counts, families, locations.
+"""Helpers every renderer shares: rule metadata from the report, locations, visible control characters.
 
-Renderers must work on a report alone (``report`` re-renders a saved JSON file, possibly from a
-build whose rule registry differs), so rule metadata is looked up through a :data:`RuleLookup`
-that may return ``None``; the finding's own title is then the fallback.
+Renderers work on a report alone: ``report`` re-renders a saved JSON file, possibly written by a
+build whose rule registry differs, so rule metadata comes from the report's own ``rules`` entries
+(the judge writes one for every rule it names) and never from the registry.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import re
 from urllib.parse import quote
 
-from auditor.model import Finding, Report, Severity, Status
+from auditor.model import Finding, Report, ReportVerdict
 
-
-@dataclass(frozen=True)
-class RuleMeta:
-    """What a renderer wants to know about a rule beyond the finding."""
-
-    id: str
-    title: str
-    family: str
-    severity: Severity
-    doc: str = ""
-    remediation: str = ""
-    references: tuple[str, ...] = ()
-
-
-RuleLookup = Callable[[str], RuleMeta | None]
-
-
-def no_rules(_rule_id: str) -> RuleMeta | None:
-    """A lookup that knows no rule: renderers fall back to what the findings carry (golden tests)."""
-    return None
-
-
-def registry_lookup(rule_id: str) -> RuleMeta | None:
-    """Rule metadata from the registry, or ``None`` when the rule is unknown to this build."""
-    try:
-        from auditor.rules import get
-
-        r = get(rule_id)
-    except Exception:  # a broken rule module must not stop a saved report from being re-rendered
-        return None
-    if r is None:
-        return None
-    return RuleMeta(
-        id=r.id,
-        title=r.title,
-        family=r.family,
-        severity=r.severity,
-        doc=r.doc,
-        remediation=r.remediation,
-        references=r.references,
-    )
-
-
-# Family names by id prefix (rules.md §0.1), for rules this build does not know.
-_FAMILY_BY_PREFIX = {
-    "SMTP": "smtp",
-    "DNS": "dns",
-    "PF": "postfix",
-    "EX": "exchange",
-    "EXIM": "exim",
-    "QMAIL": "qmail",
-    "SENDMAIL": "sendmail",
-    "CF": "content-filter",
-    "AR": "autoresponder",
-    "FWD": "forwarding",
-    "LDAP": "directory",
-    "NDR": "ndr",
+# CSS class of each verdict (HTML) — presentation only; the verdict itself is the assessment's.
+VERDICT_CSS = {
+    ReportVerdict.FAIL: "fail",
+    ReportVerdict.INCONCLUSIVE: "inconclusive",
+    ReportVerdict.PASS: "pass",
+    ReportVerdict.NOT_ASSESSED: "none",
 }
 
-
-def family_of(rule_id: str, rules: RuleLookup) -> str:
-    meta = rules(rule_id)
-    if meta is not None and meta.family:
-        return meta.family
-    return _FAMILY_BY_PREFIX.get(rule_id.split("-", 1)[0].upper(), "other")
-
-
-def title_of(finding: Finding, rules: RuleLookup) -> str:
-    meta = rules(finding.rule_id)
-    return (meta.title if meta else "") or finding.title or finding.rule_id
+# What a hostile server can put in a reply to drive a terminal or disguise text: C0 controls but
+# tab and newline, DEL, C1 controls (0x9b is a one-byte CSI), bidirectional overrides and isolates,
+# zero-width space, line/paragraph separators, BOM. XML 1.0 forbids U+FFFE/U+FFFF as well.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff]"
+)
 
 
-def status_counts(findings: Iterable[Finding]) -> dict[Status, int]:
-    counts = {s: 0 for s in Status}
-    for f in findings:
-        counts[f.status] += 1
-    return counts
+def _escape(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
-def severity_counts(findings: Iterable[Finding], status: Status = Status.FAIL) -> dict[Severity, int]:
-    counts = {s: 0 for s in Severity}
-    for f in findings:
-        if f.status is status:
-            counts[f.severity] += 1
-    return counts
+def visible(text: str) -> str:
+    """``text`` with every control character written as a visible escape (ESC → ``\\x1b``);
+    newlines and tabs stay."""
+    if text.isascii() and text.isprintable():  # the common case, checked in C
+        return text
+    return _INVISIBLE.sub(_escape, text)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The one line a manager reads first."""
-
-    word: str  # FAIL / INCONCLUSIVE / PASS / NOT ASSESSED
-    css: str  # fail / inconclusive / pass / none
-    sentence: str
+def json_safe(text: str) -> str:
+    """JSON text with the characters of :func:`visible` that JSON leaves raw written as ``\\u``
+    escapes: the document decodes to the same strings (they only occur inside strings)."""
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def verdict(report: Report) -> Verdict:
-    counts = status_counts(report.findings)
-    fails = [f for f in report.findings if f.status is Status.FAIL]
-    partial = " The audit was interrupted: this report is partial." if report.run.partial else ""
-    if fails:
-        worst = max(fails, key=lambda f: f.severity.rank).severity.value
-        n = len(fails)
-        return Verdict(
-            "FAIL",
-            "fail",
-            f"{n} finding{'s' if n != 1 else ''} to fix (worst: {worst}): "
-            f"this site can generate backscatter.{partial}",
-        )
-    if counts[Status.INCONCLUSIVE]:
-        n = counts[Status.INCONCLUSIVE]
-        return Verdict(
-            "INCONCLUSIVE",
-            "inconclusive",
-            f"Nothing failed, but {n} check{'s' if n != 1 else ''} could not be measured.{partial}",
-        )
-    if counts[Status.PASS]:
-        return Verdict("PASS", "pass", f"Every measured check passed.{partial}")
-    return Verdict("NOT ASSESSED", "none", f"No check produced a result.{partial}")
+def title_of(report: Report, finding: Finding) -> str:
+    info = report.rule(finding.rule_id)
+    return (info.title if info else "") or finding.title or finding.rule_id
+
+
+def family_of(report: Report, rule_id: str) -> str:
+    info = report.rule(rule_id)
+    return (info.family if info else "") or "other"
 
 
 def site_of(report: Report) -> str:

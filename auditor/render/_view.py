@@ -1,26 +1,17 @@
-"""The human-readable view of a report that Markdown and HTML share: verdict, counts, plan,
-compliance, findings in reading order, a brief observations appendix."""
+"""The human-readable view of a report that Markdown and HTML share: findings in reading order,
+titles, a brief observations appendix. Everything judged (verdict, counts, plan, compliance) is
+the report's own data; this only arranges it."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from auditor.compliance import ControlResult, assess
-from auditor.model import Finding, Report, Severity, Status
-from auditor.remediation import PlanItem, plan
-from auditor.render._common import (
-    RuleLookup,
-    Verdict,
-    severity_counts,
-    site_of,
-    status_counts,
-    title_of,
-    verdict,
-)
-from auditor.serialize import to_jsonable
+from auditor.model import Finding, Report, Status
+from auditor.render._common import VERDICT_CSS, site_of, title_of
+from auditor.schema.codec import to_jsonable
 
-# Reading order of the findings sections: what needs action first.
+# Reading order of the findings sections: what needs action first (the judge's order of findings).
 STATUS_ORDER = (Status.FAIL, Status.INCONCLUSIVE, Status.SUPPRESSED, Status.PASS, Status.NOT_APPLICABLE)
 STATUS_HEADINGS = {
     Status.FAIL: "Failed",
@@ -42,11 +33,7 @@ class ObservationLine:
 class ReportView:
     report: Report
     site: str
-    verdict: Verdict
-    status_counts: dict[Status, int]
-    fail_severity_counts: dict[Severity, int]
-    plan: list[PlanItem]
-    controls: list[ControlResult]
+    verdict_css: str
     sections: list[tuple[Status, list[Finding]]]
     titles: dict[str, str]  # rule id → title
     observations: list[ObservationLine]
@@ -70,22 +57,15 @@ def observation_lines(report: Report, max_fields: int = 6) -> list[ObservationLi
     return out
 
 
-def build_view(report: Report, rules: RuleLookup) -> ReportView:
-    sections = []
-    for st in STATUS_ORDER:
-        members = [f for f in report.findings if f.status is st]
-        members.sort(key=lambda f: (-f.severity.rank, f.rule_id, f.target))
-        if members:
-            sections.append((st, members))
+def build_view(report: Report) -> ReportView:
+    by_status: dict[Status, list[Finding]] = {}
+    for f in report.findings:  # already in the judge's order
+        by_status.setdefault(f.status, []).append(f)
     return ReportView(
         report=report,
         site=site_of(report),
-        verdict=verdict(report),
-        status_counts=status_counts(report.findings),
-        fail_severity_counts=severity_counts(report.findings),
-        plan=plan(report.findings, report.run.command),
-        controls=assess(report.findings),
-        sections=sections,
-        titles={f.rule_id: title_of(f, rules) for f in report.findings},
+        verdict_css=VERDICT_CSS[report.assessment.verdict],
+        sections=[(st, by_status[st]) for st in STATUS_ORDER if st in by_status],
+        titles={f.rule_id: title_of(report, f) for f in report.findings},
         observations=observation_lines(report),
     )

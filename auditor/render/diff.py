@@ -13,8 +13,9 @@ from typing import Any
 
 from tabulate import tabulate
 
+from auditor.exitcodes import ExitCode
 from auditor.model import Finding, Report, Severity, Status
-from auditor.serialize import to_jsonable
+from auditor.schema.codec import to_jsonable
 
 DIFF_SCHEMA = "backscatter-audit-diff/1"
 
@@ -64,7 +65,8 @@ def diff_reports(old: Report, new: Report) -> ReportDiff:
 
 def diff_exit_code(d: ReportDiff, fail_on: Severity) -> int:
     """1 when a new FAIL is at or above ``fail_on``, else 0."""
-    return 1 if any(f.severity.at_least(fail_on) for f in d.new_fails) else 0
+    new = any(f.severity.at_least(fail_on) for f in d.new_fails)
+    return ExitCode.FINDINGS if new else ExitCode.OK
 
 
 def _run(report: Report) -> dict[str, Any]:

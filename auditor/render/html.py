@@ -2,7 +2,8 @@
 
 Inline CSS, charts as inline SVG, no scripts, no external resources (fonts, CDNs, images), so the
 file works offline, in a mail attachment and on paper (``@media print``). Jinja2 autoescaping is on:
-every string from the report (SMTP replies, file contents) is data, never markup.
+every string from the report (SMTP replies, file contents) is data, never markup, and its control
+characters are written as visible escapes.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import jinja2
 
 from auditor import resources
 from auditor.model import Report, Severity, Status
-from auditor.render._common import RuleLookup, registry_lookup
+from auditor.render._common import visible
 from auditor.render._view import STATUS_HEADINGS, STATUS_ORDER, build_view
+from auditor.schema.codec import SCHEMA_ID
 
 FORMAT = "html"
 
@@ -73,13 +75,23 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["human_time"] = human_time
+    env.finalize = _finalize
     return env
 
 
-def render_with(report: Report, rules: RuleLookup = registry_lookup) -> str:
-    view = build_view(report, rules)
-    sev = {s.value: view.fail_severity_counts[s] for s in Severity}
-    status = {s.value: view.status_counts[s] for s in STATUS_ORDER}
+def _finalize(value: object) -> object:
+    """Every ``{{ value }}`` passes here before autoescaping: report strings (and objects printed
+    as strings, such as locations) lose their control characters."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    return visible(value if isinstance(value, str) else str(value))
+
+
+def render(report: Report) -> str:
+    view = build_view(report)
+    a = report.assessment
+    sev = {s.value: a.failed_by_severity.get(s, 0) for s in Severity}
+    status = {s.value: a.by_status.get(s, 0) for s in STATUS_ORDER}
     template = _environment().get_template("report.html.j2")
     return template.render(
         v=view,
@@ -91,8 +103,5 @@ def render_with(report: Report, rules: RuleLookup = registry_lookup) -> str:
         status_headings={s.value: h for s, h in STATUS_HEADINGS.items()},
         Status=Status,
         headings=SECTION_HEADINGS,
+        schema_id=SCHEMA_ID,
     )
-
-
-def render(report: Report) -> str:
-    return render_with(report, registry_lookup)

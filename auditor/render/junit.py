@@ -6,29 +6,27 @@ Status mapping (documented in the README's CI section):
   which is what JUnit's "error" (as opposed to "failure") means; CI shows it distinctly.
 - not-applicable and suppressed → ``<skipped>`` (the reason / suppression note as message)
 - pass → an empty testcase.
-Counts (tests, failures, errors, skipped) are computed from what is written. Validated against the
-Jenkins xUnit ``junit-10.xsd`` in tests.
+Counts (tests, failures, errors, skipped) are computed from what is written. Each suite's properties
+carry the report's assessment (verdict, fail_on, exit_code), so CI shows the same headline as the
+exit code. Validated against the Jenkins xUnit ``junit-10.xsd`` in tests.
 """
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 
 from auditor.model import Finding, Report, Status
-from auditor.render._common import RuleLookup, evidence_text, family_of, registry_lookup, title_of
+from auditor.render._common import evidence_text, family_of, title_of, visible
 
 FORMAT = "junit"
 
-# Characters XML 1.0 cannot carry at all (ElementTree would write them and produce broken XML).
-_BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
 
 def _clean(text: str) -> str:
-    return _BAD_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    # Visible escapes also cover what XML 1.0 cannot carry at all (ElementTree would write it raw).
+    return visible(text)
 
 
-def _case(f: Finding, family: str, rules: RuleLookup) -> ET.Element:
+def _case(report: Report, f: Finding, family: str) -> ET.Element:
     case = ET.Element(
         "testcase",
         name=_clean(f"{f.rule_id} {f.target}"),
@@ -37,7 +35,7 @@ def _case(f: Finding, family: str, rules: RuleLookup) -> ET.Element:
     body = "\n".join(
         part
         for part in (
-            f"{f.rule_id}: {title_of(f, rules)}",
+            f"{f.rule_id}: {title_of(report, f)}",
             f"target: {f.target}",
             f.message,
             evidence_text(f),
@@ -59,10 +57,11 @@ def _case(f: Finding, family: str, rules: RuleLookup) -> ET.Element:
     return case
 
 
-def to_xml(report: Report, rules: RuleLookup = registry_lookup) -> ET.Element:
+def to_xml(report: Report) -> ET.Element:
+    a = report.assessment
     families: dict[str, list[Finding]] = {}
     for f in report.findings:
-        families.setdefault(family_of(f.rule_id, rules), []).append(f)
+        families.setdefault(family_of(report, f.rule_id), []).append(f)
     root = ET.Element("testsuites", name=_clean(f"backscatter-audit {report.run.command}"))
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for family in sorted(families):
@@ -73,7 +72,11 @@ def to_xml(report: Report, rules: RuleLookup = registry_lookup) -> ET.Element:
             "errors": sum(f.status is Status.INCONCLUSIVE for f in members),
             "skipped": sum(f.status in (Status.SUPPRESSED, Status.NOT_APPLICABLE) for f in members),
         }
-        attrs = {"name": family, **{k: str(v) for k, v in counts.items()}, "timestamp": report.run.started}
+        attrs = {
+            "name": _clean(family),
+            **{k: str(v) for k, v in counts.items()},
+            "timestamp": _clean(report.run.started),
+        }
         suite = ET.SubElement(root, "testsuite", attrs)
         props = ET.SubElement(suite, "properties")
         for name, value in (
@@ -81,10 +84,13 @@ def to_xml(report: Report, rules: RuleLookup = registry_lookup) -> ET.Element:
             ("tool_version", report.run.tool_version),
             ("scope", ", ".join(report.run.scope)),
             ("partial", "true" if report.run.partial else "false"),
+            ("verdict", a.verdict.value),
+            ("fail_on", a.fail_on.value),
+            ("exit_code", str(a.exit_code)),
         ):
             ET.SubElement(props, "property", name=name, value=_clean(value))
         for f in members:
-            suite.append(_case(f, family, rules))
+            suite.append(_case(report, f, family))
         for k in totals:
             totals[k] += counts[k]
     for k, v in totals.items():
@@ -92,11 +98,7 @@ def to_xml(report: Report, rules: RuleLookup = registry_lookup) -> ET.Element:
     return root
 
 
-def render_with(report: Report, rules: RuleLookup = registry_lookup) -> str:
-    root = to_xml(report, rules)
+def render(report: Report) -> str:
+    root = to_xml(report)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def render(report: Report) -> str:
-    return render_with(report, registry_lookup)

@@ -1,12 +1,14 @@
-"""Markdown (GitHub-flavoured) for tickets, wikis and pull requests; rule ids appear literally."""
+"""Markdown (GitHub-flavoured) for tickets, wikis and pull requests; rule ids appear literally.
+
+Control characters from the report (a hostile server's reply) are written as visible escapes.
+"""
 
 from __future__ import annotations
 
 import re
 
-from auditor.compliance import ControlStatus
-from auditor.model import Finding, Report, Status
-from auditor.render._common import RuleLookup, registry_lookup
+from auditor.model import ControlStatus, Finding, PlanStep, Report, Status
+from auditor.render._common import visible
 from auditor.render._view import STATUS_HEADINGS, STATUS_ORDER, ReportView, build_view
 
 FORMAT = "markdown"
@@ -46,10 +48,12 @@ def block(text: str, lang: str = "") -> list[str]:
 
 def _summary(v: ReportView) -> list[str]:
     run = v.report.run
+    a = v.report.assessment
     out = [f"# Backscatter audit: {esc(v.site)}", ""]
     if run.partial:
         out += ["> **PARTIAL REPORT** — the audit was interrupted; unmeasured checks are inconclusive.", ""]
-    out += [f"**Verdict: {v.verdict.word}** — {esc(v.verdict.sentence)}", ""]
+    out += [f"**Verdict: {a.verdict.word}** — {esc(a.summary)}", ""]
+    out += [f"Judged at `--fail-on {a.fail_on.value}`: exit code {a.exit_code}.", ""]
     out += ["| | |", "|---|---|"]
     out.append(f"| Site | {esc(v.site)} |")
     if run.scope:
@@ -59,8 +63,8 @@ def _summary(v: ReportView) -> list[str]:
     out.append(f"| Command | {code('backscatter-audit ' + run.command)} |")
     out.append("")
     out += ["| " + " | ".join(s.value for s in STATUS_ORDER) + " |", "|" + "---:|" * len(STATUS_ORDER)]
-    out.append("| " + " | ".join(str(v.status_counts[s]) for s in STATUS_ORDER) + " |")
-    fails = v.fail_severity_counts
+    out.append("| " + " | ".join(str(a.by_status.get(s, 0)) for s in STATUS_ORDER) + " |")
+    fails = a.failed_by_severity
     if any(fails.values()):
         out += [
             "",
@@ -69,23 +73,34 @@ def _summary(v: ReportView) -> list[str]:
     return out
 
 
+def _step(n: str, step: PlanStep) -> list[str]:
+    out = ["", f"**Step {n}** — answers:", ""]
+    for r in step.findings:
+        where = f" ({code(str(r.location))})" if r.location else ""
+        out.append(f"- **{esc(r.rule_id)}** {esc(r.target)}{where}")
+    if step.text:
+        out += ["", *block(step.text)]
+    if step.commands:
+        out += ["", *block("\n".join(c.line for c in step.commands), "sh")]
+        if step.to_fill:
+            out += ["", "Fill in first: " + ", ".join(code(p) for p in step.to_fill)]
+    return out
+
+
 def _plan(v: ReportView) -> list[str]:
     out = ["", "## Remediation plan", ""]
-    if not v.plan:
+    if not v.report.plan:
         return [*out, "No failing findings: nothing to fix."]
     out.append("Grouped by root cause: one change can answer several findings. Worst first, then quickest.")
-    for n, item in enumerate(v.plan, 1):
-        c = item.cause
-        out += ["", f"### {n}. {esc(c.title)}", ""]
+    for n, item in enumerate(v.report.plan, 1):
+        count, steps = len(item.findings), len(item.steps)
+        out += ["", f"### {n}. {esc(item.title)}", ""]
         out.append(
-            f"Severity **{item.severity.value}** · effort: {c.effort_label} · answers {len(item.findings)} "
+            f"Severity **{item.severity.value}** · effort: {item.effort.value} · answers {count} "
+            f"finding{'s' if count != 1 else ''} in {steps} step{'s' if steps != 1 else ''}."
         )
-        out[-1] += "finding" + ("s" if len(item.findings) != 1 else "") + ":"
-        out.append("")
-        for f in item.findings:
-            where = f" ({code(str(f.location))})" if f.location else ""
-            out.append(f"- **{f.rule_id}** {esc(f.target)}{where}")
-        out += ["", "Change:", "", *block(c.change)]
+        for m, step in enumerate(item.steps, 1):
+            out += _step(f"{n}.{m}", step)
         if item.verify:
             out += ["", "Verify:", "", *block("\n".join(item.verify), "sh")]
     return out
@@ -99,11 +114,9 @@ def _controls(v: ReportView) -> list[str]:
         "| Control | Requirement | Status | Rules with findings |",
         "|---|---|---|---|",
     ]
-    for r in v.controls:
-        rules = ", ".join(dict.fromkeys(f.rule_id for f in r.findings)) or "—"
-        out.append(
-            f"| {esc(r.control.source)} | {esc(r.control.requirement)} | {_STATUS_MARK[r.status]} | {rules} |"
-        )
+    for r in v.report.compliance:
+        rules = ", ".join(esc(rid) for rid in r.rule_ids) or "—"
+        out.append(f"| {esc(r.source)} | {esc(r.requirement)} | {_STATUS_MARK[r.status]} | {rules} |")
     return out
 
 
@@ -161,14 +174,11 @@ def _appendix(v: ReportView) -> list[str]:
     return out
 
 
-def render_with(report: Report, rules: RuleLookup = registry_lookup) -> str:
-    v = build_view(report, rules)
-    lines = _summary(v) + _plan(v) + _controls(v) + _findings(v) + _appendix(v)
-    return "\n".join(lines) + "\n"
-
-
 def render(report: Report) -> str:
-    return render_with(report, registry_lookup)
+    v = build_view(report)
+    lines = _summary(v) + _plan(v) + _controls(v) + _findings(v) + _appendix(v)
+    # Markdown itself writes no control character: any in the output came from the report.
+    return visible("\n".join(lines) + "\n")
 
 
-__all__ = ["FORMAT", "render", "render_with"]
+__all__ = ["FORMAT", "render"]

@@ -13,7 +13,9 @@ Every result carries a ``logicalLocation`` naming the target (MX address, DN, do
 site.toml of an audit), because GitHub code scanning rejects a whole SARIF file in which any result
 lacks a physical location; a run without inputs leaves such results logical-only.
 ``partialFingerprints`` hash (rule id, target), the same key baselines and ``report diff`` use, so
-results are tracked across runs.
+results are tracked across runs. The invocation's ``exitCode`` and the run's ``verdict`` property are
+the report's assessment (so ``--fail-on`` is honoured); rule metadata is the report's own entries.
+Control characters from the report are written as visible escapes in every text.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from importlib import metadata
 from typing import Any
 
 from auditor.model import Finding, Report, Severity, Status
-from auditor.render._common import RuleLookup, artifact_uri, registry_lookup, title_of
+from auditor.render._common import artifact_uri, family_of, title_of, visible
 
 FORMAT = "sarif"
 
@@ -80,18 +82,18 @@ def _summary(doc: str, fallback: str) -> str:
     return " ".join(para) or fallback
 
 
-def _rule(rule_id: str, sample: Finding, rules: RuleLookup) -> dict[str, Any]:
-    meta = rules(rule_id)
-    title = title_of(sample, rules)
-    severity = meta.severity if meta else sample.severity
-    doc = meta.doc if meta else ""
-    remediation = (meta.remediation if meta else "") or sample.remediation.as_text()
+def _rule(report: Report, rule_id: str, sample: Finding) -> dict[str, Any]:
+    info = report.rule(rule_id)
+    title = visible(title_of(report, sample))
+    severity = info.severity if info else sample.severity
+    doc = visible(info.doc if info else "")
+    remediation = visible((info.remediation if info else "") or sample.remediation.as_text())
     help_md = doc or f"**{rule_id}: {title}**"
     if remediation and "## How to fix" not in doc:
         help_md += f"\n\n## Remediation\n\n{remediation}"
-    references = (meta.references if meta else ()) or sample.references
+    references = (info.references if info else ()) or sample.references
     if references:
-        help_md += "\n\n## Sources\n\n" + "\n".join(f"- {r}" for r in references)
+        help_md += "\n\n## Sources\n\n" + "\n".join(f"- {visible(r)}" for r in references)
     return {
         "id": rule_id,
         "name": "".join(w.capitalize() for w in rule_id.lower().split("-")),
@@ -100,7 +102,7 @@ def _rule(rule_id: str, sample: Finding, rules: RuleLookup) -> dict[str, Any]:
         "help": {"text": help_md, "markdown": help_md},
         "defaultConfiguration": {"level": level_of(severity)},
         "properties": {
-            "tags": ["backscatter", (meta.family if meta else rule_id.split("-", 1)[0].lower())],
+            "tags": ["backscatter", family_of(report, rule_id)],
             "problem.severity": severity.value,
         },
     }
@@ -123,13 +125,13 @@ def _locations(f: Finding, anchor: str | None) -> dict[str, Any]:
         location["physicalLocation"] = physical
     elif anchor:
         location["physicalLocation"] = {"artifactLocation": {"uri": artifact_uri(anchor)}}
-    location["logicalLocations"] = [{"fullyQualifiedName": f.target, "kind": "resource"}]
+    location["logicalLocations"] = [{"fullyQualifiedName": visible(f.target), "kind": "resource"}]
     return {"locations": [location]}
 
 
 def _message(f: Finding) -> str:
     text = f"{f.target}: {f.message}" if f.target and f.target not in f.message else f.message
-    return text or f.rule_id
+    return visible(text or f.rule_id)
 
 
 def _result(f: Finding, index: int, anchor: str | None) -> dict[str, Any]:
@@ -144,22 +146,29 @@ def _result(f: Finding, index: int, anchor: str | None) -> dict[str, Any]:
     res.update(_locations(f, anchor))
     res["partialFingerprints"] = {FINGERPRINT: fingerprint(f)}
     if f.status is Status.SUPPRESSED:
-        res["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f.note or ""}]
-    props: dict[str, Any] = {"status": f.status.value, "severity": f.severity.value, "target": f.target}
+        res["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": visible(f.note or "")}
+        ]
+    props: dict[str, Any] = {
+        "status": f.status.value,
+        "severity": f.severity.value,
+        "target": visible(f.target),
+    }
     if f.evidence:
         props["evidence"] = [
-            {"summary": ev.summary, **({"transcript": list(ev.transcript)} if ev.transcript else {})}
+            {
+                "summary": visible(ev.summary),
+                **({"transcript": [visible(t) for t in ev.transcript]} if ev.transcript else {}),
+            }
             for ev in f.evidence
         ]
     if f.note and f.status is not Status.SUPPRESSED:
-        props["note"] = f.note
+        props["note"] = visible(f.note)
     res["properties"] = props
     return res
 
 
-def to_sarif(
-    report: Report, rules: RuleLookup = registry_lookup, information_uri: str | None = None
-) -> dict[str, Any]:
+def to_sarif(report: Report, information_uri: str | None = None) -> dict[str, Any]:
     """The SARIF log as plain data."""
     shown = [f for f in report.findings if f.status in (Status.FAIL, Status.SUPPRESSED, Status.INCONCLUSIVE)]
     samples: dict[str, Finding] = {}
@@ -174,10 +183,12 @@ def to_sarif(
     }
     if information_uri:
         driver["informationUri"] = information_uri
-    driver["rules"] = [_rule(rid, samples[rid], rules) for rid in rule_ids]
+    driver["rules"] = [_rule(report, rid, samples[rid]) for rid in rule_ids]
+    a = report.assessment
     invocation: dict[str, Any] = {
         "executionSuccessful": not report.run.partial,
-        "commandLine": f"backscatter-audit {report.run.command}",
+        "commandLine": visible(f"backscatter-audit {report.run.command}"),
+        "exitCode": a.exit_code,
     }
     if report.run.started:
         invocation["startTimeUtc"] = _utc(report.run.started)
@@ -186,7 +197,8 @@ def to_sarif(
     if report.run.partial or report.run.notes:
         notes = list(report.run.notes) or ["the audit was interrupted: partial report"]
         invocation["toolExecutionNotifications"] = [
-            {"level": "warning" if report.run.partial else "note", "message": {"text": n}} for n in notes
+            {"level": "warning" if report.run.partial else "note", "message": {"text": visible(n)}}
+            for n in notes
         ]
     anchor = report.run.inputs[0] if report.run.inputs else None
     run: dict[str, Any] = {
@@ -194,7 +206,13 @@ def to_sarif(
         "invocations": [invocation],
         "results": [_result(f, index[f.rule_id], anchor) for f in shown],
         "columnKind": "unicodeCodePoints",
-        "properties": {"scope": list(report.run.scope), "inputs": list(report.run.inputs)},
+        "properties": {
+            "scope": list(report.run.scope),
+            "inputs": list(report.run.inputs),
+            "verdict": a.verdict.value,
+            "failOn": a.fail_on.value,
+            "summary": visible(a.summary),
+        },
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
@@ -204,11 +222,9 @@ def _utc(stamp: str) -> str:
     return stamp[:-6] + "Z" if stamp.endswith("+00:00") else stamp
 
 
-def render_with(
-    report: Report, rules: RuleLookup = registry_lookup, information_uri: str | None = None
-) -> str:
-    return json.dumps(to_sarif(report, rules, information_uri), indent=2, ensure_ascii=False) + "\n"
+def render_with(report: Report, information_uri: str | None = None) -> str:
+    return json.dumps(to_sarif(report, information_uri), indent=2, ensure_ascii=False) + "\n"
 
 
 def render(report: Report) -> str:
-    return render_with(report, registry_lookup, project_uri())
+    return render_with(report, project_uri())

@@ -1,4 +1,8 @@
-"""Terminal text: findings grouped by severity, worst first; colour only when stdout is a tty."""
+"""Terminal text: the verdict, findings grouped by severity, worst first; colour only on a tty.
+
+Control characters from the report (a hostile server's reply) are written as visible escapes
+(``\\x1b``) before any colour of our own is added, so a report cannot drive the terminal.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import textwrap
 from tabulate import tabulate
 
 from auditor.model import Finding, Report, Severity, Status
+from auditor.render._common import visible
 
 FORMAT = "text"
 
@@ -30,15 +35,21 @@ def _status(f: Finding, colour: bool) -> str:
     return f"{_COLOURS[f.status]}{f.status.value}{_RESET}" if colour else f.status.value
 
 
+def _short(target: str) -> str:
+    return target if len(target) <= 48 else "…" + target[-47:]
+
+
 def render(report: Report) -> str:
     colour = _use_colour()
+    v = visible
     out: list[str] = []
-    run = report.run
-    out.append(f"backscatter-audit {run.tool_version} — {run.command}")
+    run, a = report.run, report.assessment
+    out.append(f"backscatter-audit {v(run.tool_version)} — {v(run.command)}")
     if run.scope:
-        out.append(f"scope: {', '.join(run.scope)}")
+        out.append(f"scope: {v(', '.join(run.scope))}")
     if run.partial:
         out.append("PARTIAL REPORT: the audit was interrupted; unmeasured checks are listed as inconclusive")
+    out.append(f"verdict: {a.verdict.word} — {v(a.summary)}")
     # The terminal shows what needs attention; passes are counted (every other format lists them).
     shown = [f for f in report.findings if f.status in (Status.FAIL, Status.INCONCLUSIVE, Status.SUPPRESSED)]
     for sev in Severity:
@@ -47,38 +58,38 @@ def render(report: Report) -> str:
             continue
         out.append("")
         out.append(f"== {sev.value.upper()} ({len(group)}) ==")
-        rows = []
-        for f in group:
-            loc = f.location
-            rows.append(
-                [
-                    _status(f, colour),
-                    f.rule_id,
-                    f.target if len(f.target) <= 48 else "…" + f.target[-47:],
-                    str(loc) if loc else "",
-                    textwrap.fill(f.message, 70),
-                ]
-            )
+        rows = [
+            [
+                _status(f, colour),
+                v(f.rule_id),
+                v(_short(f.target)),
+                v(str(f.location)) if f.location else "",
+                textwrap.fill(v(f.message), 70),
+            ]
+            for f in group
+        ]
         out.append(tabulate(rows, headers=["status", "rule", "target", "where", "message"]))
-    fails = [f for f in report.findings if f.status is Status.FAIL]
-    if fails:
+    if report.plan:
         out.append("")
-        out.append("How to fix:")
-        seen: set[tuple[str, str]] = set()
-        for f in fails:
-            key = (f.rule_id, f.remediation.as_text())
-            if key in seen or not f.remediation:
-                continue
-            seen.add(key)
-            out.append(f"  {f.rule_id} {f.title}:")
-            out.extend("      " + line for line in f.remediation.as_text().splitlines())
-    counts = {s: sum(1 for f in report.findings if f.status is s) for s in Status}
+        out.append("How to fix (by root cause, worst first):")
+        for n, item in enumerate(report.plan, 1):
+            out.append(f"  {n}. {v(item.title)} [{item.severity.value}, {item.effort.value}]")
+            for step in item.steps:
+                answers = ", ".join(f"{r.rule_id} {r.target}" for r in step.findings)
+                out.append(f"     - {v(answers)}")
+                out.extend("         " + v(line) for line in step.text.splitlines())
+                out.extend("         $ " + v(c.line) for c in step.commands)
+                if step.to_fill:
+                    out.append("         (fill in first: " + v(", ".join(step.to_fill)) + ")")
+            out.extend("     verify: " + v(line) for line in item.verify)
+    counts = a.by_status
     out.append("")
     out.append(
         "summary: "
         + ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
         + (f" ({len(report.findings)} findings)" if report.findings else "no findings")
+        + f"; --fail-on {a.fail_on.value}: exit {a.exit_code}"
     )
-    if counts[Status.PASS] or counts[Status.NOT_APPLICABLE]:
+    if counts.get(Status.PASS) or counts.get(Status.NOT_APPLICABLE):
         out.append("passed and not-applicable checks are listed in the json, html and markdown formats")
     return "\n".join(out) + "\n"

@@ -18,7 +18,7 @@ from auditor.cli import main
 from auditor.collect.dataprobe import mailbox_reader, run_data_probes
 from auditor.collect.sink import TokenStore
 from auditor.collect.smtp import ProbeSettings, probe_domains
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Status
 from auditor.observations.smtp import ACCEPTED, REJECTED_AT_RCPT, DataProbeResult, ProbeResult
 

@@ -22,7 +22,7 @@ from auditor.cli import main
 from auditor.collect.ldap import DirectoryQuery, DirectoryRecipients, LdapSettings, collect
 from auditor.collect.ldap.sample import map_samples, sample_addresses
 from auditor.collect.postfix.ldap_table import check_map
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.lab.ldap_data import Defects, Tree, ad_tree, bulk_users, openldap_tree
 from auditor.lab.slapd import Slapd
 from auditor.model import Finding, Status

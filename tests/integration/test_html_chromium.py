@@ -16,7 +16,6 @@ import pytest
 
 from auditor.model import Report
 from auditor.render import html
-from auditor.render._common import no_rules
 from auditor.render.html import SECTION_HEADINGS
 from auditor.serialize import load_report
 from tests.conftest import need_tool
@@ -80,7 +79,7 @@ def test_console_check_catches_a_broken_page(tmp_path: Path) -> None:
 def test_html_report_in_chromium(name: str, report: Report, tmp_path: Path) -> None:
     exe = need_tool("chromium")
     page = tmp_path / f"{name}.html"
-    page.write_text(html.render_with(report, no_rules), encoding="utf-8")
+    page.write_text(html.render(report), encoding="utf-8")
 
     proc = _chromium(exe, page, tmp_path / "profile", "--dump-dom")
     assert proc.returncode == 0, proc.stderr[-2000:]

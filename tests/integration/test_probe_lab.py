@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from auditor.collect.smtp import ProbeResult, ProbeSettings, Verdict, probe_domains
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Finding, Observation, Status
 from auditor.observations.dns import DnsMx
 from tests.integration.conftest import assert_lab_routed

@@ -1,13 +1,25 @@
-"""The model's JSON round trip and the exit-code policy."""
+"""The model's JSON round trip (everything the judge decided survives it) and the exit-code policy."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
 
-from auditor.engine import EXIT_FINDINGS, EXIT_INCONCLUSIVE, EXIT_OK, build_report, exit_code
-from auditor.model import Evidence, Finding, InputError, Location, Observation, Severity, Status
+from auditor.exitcodes import ExitCode
+from auditor.judge import build_report, exit_code
+from auditor.model import (
+    Evidence,
+    Finding,
+    FixCommand,
+    InputError,
+    Location,
+    Observation,
+    Remediation,
+    Severity,
+    Status,
+)
 from auditor.observations import KINDS
 from auditor.serialize import load_report, report_from_dict, report_to_dict
 
@@ -28,23 +40,37 @@ def _finding(status: Status, severity: Severity) -> Finding:
 def test_round_trip_keeps_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(KINDS, _Obs.kind, _Obs)
     obs = _Obs("host", 3, ("a", "b"), Location("main.cf", 7), {"k": "v"})
-    f = _finding(Status.FAIL, Severity.HIGH)
-    rep = build_report([obs], command="test", started="2026-01-01T00:00:00+00:00", findings=[f])
+    fix = Remediation(
+        "t", (FixCommand("postconf -c /etc/postfix -e 'a = <b>'", "main.cf a", False, ("<b>",)),)
+    )
+    f = dataclasses.replace(_finding(Status.FAIL, Severity.HIGH), remediation=fix)
+    rep = build_report(
+        [obs], command="test", started="2026-01-01T00:00:00+00:00", findings=[f], fail_on=Severity.MEDIUM
+    )
     back = report_from_dict(report_to_dict(rep))
+    assert back == rep  # assessment, plan, compliance and rule entries included
     assert back.observations == (obs,)
     assert back.findings == (f,)
-    assert back.run == rep.run
     assert back.findings[0].location == Location("main.cf", 3)
+    assert back.assessment.fail_on is Severity.MEDIUM and back.plan[0].steps[0].commands == fix.commands
 
 
 @pytest.mark.parametrize(
     ("statuses", "fail_on", "expected"),
     [
-        ([(Status.FAIL, Severity.LOW)], Severity.LOW, EXIT_FINDINGS),
-        ([(Status.FAIL, Severity.LOW)], Severity.HIGH, EXIT_OK),
-        ([(Status.INCONCLUSIVE, Severity.CRITICAL)], Severity.HIGH, EXIT_INCONCLUSIVE),
-        ([(Status.INCONCLUSIVE, Severity.HIGH), (Status.FAIL, Severity.HIGH)], Severity.LOW, EXIT_FINDINGS),
-        ([(Status.PASS, Severity.CRITICAL), (Status.SUPPRESSED, Severity.CRITICAL)], Severity.LOW, EXIT_OK),
+        ([(Status.FAIL, Severity.LOW)], Severity.LOW, ExitCode.FINDINGS),
+        ([(Status.FAIL, Severity.LOW)], Severity.HIGH, ExitCode.OK),
+        ([(Status.INCONCLUSIVE, Severity.CRITICAL)], Severity.HIGH, ExitCode.INCONCLUSIVE),
+        (
+            [(Status.INCONCLUSIVE, Severity.HIGH), (Status.FAIL, Severity.HIGH)],
+            Severity.LOW,
+            ExitCode.FINDINGS,
+        ),
+        (
+            [(Status.PASS, Severity.CRITICAL), (Status.SUPPRESSED, Severity.CRITICAL)],
+            Severity.LOW,
+            ExitCode.OK,
+        ),
     ],
 )
 def test_exit_codes(statuses: list[tuple[Status, Severity]], fail_on: Severity, expected: int) -> None:
@@ -58,5 +84,5 @@ def test_load_report_errors_name_the_file(tmp_path) -> None:  # type: ignore[no-
         load_report(str(bad))
     assert str(bad) in str(err.value) and ":2:" in str(err.value)
     bad.write_text('{"schema": "other"}')
-    with pytest.raises(InputError, match="not a backscatter-audit/1 report"):
+    with pytest.raises(InputError, match="not a backscatter-audit/2 report"):
         load_report(str(bad))

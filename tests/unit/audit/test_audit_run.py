@@ -15,7 +15,7 @@ import pytest
 from auditor.audit import Progress, Stage, run_audit
 from auditor.cli import main
 from auditor.config import parse_site_config
-from auditor.engine import EXIT_INCONCLUSIVE, exit_code
+from auditor.exitcodes import ExitCode
 from auditor.model import InputError, Observation, Status
 from auditor.observations.audit import AuditGap
 from tests.conftest import CORPUS, need_shared
@@ -74,7 +74,7 @@ def test_failing_stage_becomes_an_inconclusive_gap_and_the_rest_still_runs() -> 
     assert "LDAP server went away" in _gaps(rep)["directory"]
     gap = [f for f in rep.findings if f.rule_id == "BSA-AUDIT-001"]
     assert [f.status for f in gap] == [Status.INCONCLUSIVE]
-    assert exit_code(rep.findings) == EXIT_INCONCLUSIVE
+    assert rep.assessment.exit_code == ExitCode.INCONCLUSIVE
 
 
 def test_time_bound_stops_a_slow_stage_and_lists_what_did_not_run() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.bounces import CapturedNdr, analyse_bytes
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Status
 from auditor.rules import load_all
 from tests.unit.bounces import messages as m
@@ -94,7 +94,7 @@ def test_captured_ndr_round_trips_through_json() -> None:
 def test_report_with_captured_ndrs_round_trips() -> None:
     import json
 
-    from auditor.engine import build_report
+    from auditor.judge import build_report
     from auditor.serialize import report_from_dict, report_to_json
 
     obs = [

@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 
 from auditor.collect.dataprobe import run_data_probes, sink_reader
 from auditor.collect.sink import BounceSink
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Status
 from auditor.observations.smtp import (
     ACCEPTED,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from auditor.collect import exchange
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Finding
 from auditor.rules import load_all
 

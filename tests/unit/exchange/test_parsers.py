@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from auditor.collect.exchange import collect, read_file
-from auditor.model import InputError, Report, RunInfo
+from auditor.judge import judge
+from auditor.model import InputError, RunInfo
 from auditor.observations.exchange import ExchangeCmdletOutput, ExchangeRun
 from auditor.observations.exchange_values import parse_size, timespan_text
 from auditor.serialize import report_from_dict, report_to_dict
@@ -210,7 +211,7 @@ def test_observations_round_trip_through_report_json(tmp_path: Path) -> None:
 
     obs = collect(files("onprem-bad", "format-list"))
     run = RunInfo(tool="t", tool_version="0", started="s", finished="f", command="c")
-    report = Report(run=run, findings=(), observations=tuple(obs))
+    report = judge((), obs, run=run)
     back = report_from_dict(json.loads(json.dumps(report_to_dict(report))))
     assert back.observations == report.observations
     assert any(isinstance(o, ExchangeCmdletOutput) for o in back.observations)

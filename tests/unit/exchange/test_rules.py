@@ -168,7 +168,7 @@ def test_ports() -> None:
 def test_rcpt002_without_transport_agent_export_is_not_a_pass(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Only Get-RecipientFilterConfig pasted: the agent that applies it is unknown, never 'pass' alone."""
     from auditor.collect.exchange import collect
-    from auditor.engine import evaluate
+    from auditor.judge import evaluate
     from auditor.model import Status
 
     paste = tmp_path / "rfc.txt"

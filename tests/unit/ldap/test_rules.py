@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Finding, Status
 from auditor.observations.directory import (
     AddressRef,
@@ -181,7 +181,7 @@ def test_every_directory_rule_has_a_page() -> None:
 def test_observations_survive_the_json_round_trip() -> None:
     import json
 
-    from auditor.engine import build_report
+    from auditor.judge import build_report
     from auditor.serialize import report_from_dict, report_to_json
 
     bad = replace(CLEAN, **DEFECTS["LDAP-ACCT-001"], **DEFECTS["LDAP-ADDR-002"])  # type: ignore[arg-type]

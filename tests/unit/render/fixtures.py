@@ -1,18 +1,28 @@
 """The golden Report: fixed times, every status, several severities, file locations, SMTP
-transcripts, a DN target, a suppressed finding and text that needs escaping in every format."""
+transcripts, a DN target, a suppressed finding, fix commands, text that needs escaping in every
+format and a control sequence from a hostile server.
+
+It is judged with a fixed catalog (:data:`CATALOG`), never the registry, so the golden files do not
+change when rules are added or reworded.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from auditor.judge import judge
 from auditor.model import (
     Evidence,
     Finding,
+    FixCommand,
     Location,
     Observation,
     Remediation,
     Report,
+    RuleInfo,
     RunInfo,
     Severity,
     Status,
@@ -51,6 +61,8 @@ MX2_TRANSCRIPT = (
     "C: QUIT",
 )
 
+RELOAD = FixCommand("postfix -c etc/postfix-backup reload", changes="reload", directory="etc/postfix-backup")
+
 FINDINGS = (
     Finding(
         rule_id="SMTP-RCPT-002",
@@ -63,7 +75,10 @@ FINDINGS = (
             Evidence("RCPT of a random local part answered 250", transcript=MX2_TRANSCRIPT),
             Evidence("primary mx1.example.com[192.0.2.10] answered 550 5.1.1"),
         ),
-        remediation=Remediation("Give the backup MX the recipient list (relay_recipient_maps)."),
+        remediation=Remediation(
+            "Give the backup MX the recipient list (relay_recipient_maps).",
+            (RELOAD,),
+        ),
     ),
     Finding(
         rule_id="PF-RCPT-003",
@@ -79,7 +94,19 @@ FINDINGS = (
                 data={"parameter": "relay_domains"},
             ),
         ),
-        remediation=Remediation("postconf -e 'relay_recipient_maps = lmdb:/etc/postfix/relay_recipients'"),
+        remediation=Remediation(
+            "Point relay_recipient_maps at a table of the valid addresses.",
+            (
+                FixCommand(
+                    "postconf -c etc/postfix-backup -e 'relay_recipient_maps = lmdb:<table>'",
+                    changes="main.cf relay_recipient_maps",
+                    safe=False,
+                    placeholders=("<table>",),
+                    directory="etc/postfix-backup",
+                ),
+                RELOAD,
+            ),
+        ),
         references=("postconf(5) relay_recipient_maps",),
     ),
     Finding(
@@ -116,7 +143,7 @@ FINDINGS = (
         target="mx1.example.com[192.0.2.10]",
         title="null reverse-path refused",
         message="421 at connect: could not test MAIL FROM:<>",
-        evidence=(Evidence("session", transcript=("S: 421 4.7.0 Try again later",)),),
+        evidence=(Evidence("session", transcript=("S: 421 4.7.0 Try again later\x1b[2J\x1b]0;pwned\x07",)),),
         remediation=Remediation("Re-run the probe later from an address the MX does not throttle."),
     ),
     Finding(
@@ -155,6 +182,44 @@ OBSERVATIONS: tuple[Observation, ...] = (
 )
 
 
-def golden_report(*, partial: bool = False) -> Report:
+def _entry(rule_id: str, family: str, severity: Severity, cause: str = "", *controls: str) -> RuleInfo:
+    return RuleInfo(
+        id=rule_id,
+        title=next(f.title for f in FINDINGS if f.rule_id == rule_id),
+        family=family,
+        severity=severity,
+        cause=cause,
+        controls=controls,
+        remediation=f"The catalog's fix for {rule_id}.",
+    )
+
+
+CATALOG: dict[str, RuleInfo] = {
+    r.id: r
+    for r in (
+        _entry("SMTP-RCPT-002", "smtp", Severity.CRITICAL, "relay-recipients", "RFC5321-6.1"),
+        dataclasses.replace(
+            _entry("PF-RCPT-003", "postfix", Severity.CRITICAL, "relay-recipients", "RFC5321-6.1"),
+            doc="## What it flags\n\nRelay domains accepted without a list.\n\n## How to fix\n\nList them.",
+            references=("postconf(5) relay_recipient_maps",),
+        ),
+        _entry("LDAP-SYNC-001", "directory", Severity.HIGH, "relay-recipients", "RFC5321-6.1"),
+        _entry("DNS-NULLMX-001", "dns", Severity.LOW, "dns-hygiene", "RFC7505"),
+        _entry("NDR-FMT-005", "ndr", Severity.INFO),
+        _entry("SMTP-NULL-001", "smtp", Severity.HIGH, "null-sender-postmaster", "RFC1123-5.2.9"),
+        _entry("PF-DSN-001", "postfix", Severity.MEDIUM, "ndr-payload", "RFC3464"),
+        _entry("SMTP-PM-001", "smtp", Severity.MEDIUM, "null-sender-postmaster", "RFC5321-4.5.1"),
+        _entry("EX-RCPT-001", "exchange", Severity.CRITICAL, "exchange-recipient-filter", "RFC5321-6.1"),
+    )
+}
+
+
+def judged(findings: Iterable[Finding], run: RunInfo = RUN, **kw: Any) -> Report:
+    """A report of ``findings`` as the judge builds it, with the fixed catalog (no registry)."""
+    kw.setdefault("catalog", CATALOG)
+    return judge(findings, kw.pop("observations", ()), run=run, registry=False, **kw)
+
+
+def golden_report(*, partial: bool = False, fail_on: Severity = Severity.LOW) -> Report:
     run = dataclasses.replace(RUN, partial=partial) if partial else RUN
-    return Report(run=run, findings=FINDINGS, observations=OBSERVATIONS)
+    return judged(FINDINGS, run, observations=OBSERVATIONS, fail_on=fail_on)

@@ -12,13 +12,13 @@ import jsonschema
 import pytest
 import xmlschema
 
-from auditor.model import Evidence, Finding, Location, Report, Severity, Status
+from auditor.model import Evidence, Finding, Location, Severity, Status
 from auditor.render import junit, sarif
-from auditor.render._common import RuleMeta, no_rules
-from auditor.schema import load_report_schema
+from auditor.schema import REPORT_SCHEMA_PATH, load_report_schema
+from auditor.schema.generate import schema_text
 from auditor.serialize import report_to_dict
 from tests.conftest import SCHEMAS, need_shared
-from tests.unit.render.fixtures import golden_report
+from tests.unit.render.fixtures import CATALOG, golden_report, judged
 
 
 def _report_validator() -> jsonschema.Draft202012Validator:
@@ -27,23 +27,36 @@ def _report_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
+def test_committed_schema_is_the_generated_one() -> None:
+    committed = REPORT_SCHEMA_PATH.read_text(encoding="utf-8")
+    assert committed == schema_text(), (
+        "the model changed: python -m auditor.schema.generate > auditor/schema/report-2.schema.json"
+    )
+
+
 def test_report_document_validates_against_committed_schema() -> None:
     _report_validator().validate(report_to_dict(golden_report(partial=True)))
-    _report_validator().validate(report_to_dict(Report(run=golden_report().run, findings=())))
+    _report_validator().validate(report_to_dict(judged(())))
 
 
 @pytest.mark.parametrize(
     "breakage",
     [
-        lambda d: d.update(schema="backscatter-audit/2"),
+        lambda d: d.update(schema="backscatter-audit/1"),
         lambda d: d["findings"][0].update(status="failed"),
         lambda d: d["findings"][0].update(severity="urgent"),
         lambda d: d["findings"][0].pop("target"),
         lambda d: d["findings"][0].update(extra=1),
-        lambda d: d["findings"][1]["evidence"][0]["location"].update(line=0),
-        lambda d: d["run"].pop("partial"),
-        lambda d: d["summary"]["by_status"].pop("fail"),
+        lambda d: d["findings"][0]["evidence"][0]["location"].update(line=0),
+        lambda d: d["run"].pop("command"),
         lambda d: d["observations"][0].pop("kind"),
+        lambda d: d.pop("assessment"),
+        lambda d: d["assessment"].update(verdict="maybe"),
+        lambda d: d["assessment"]["by_status"].update(failed=1),
+        lambda d: d["plan"][0].update(effort="weeks"),
+        lambda d: d["plan"][0]["steps"][0]["commands"][0].update(safe="no"),
+        lambda d: d["compliance"][0].update(status="not assessed"),
+        lambda d: d["rules"][0].pop("family"),
     ],
 )
 def test_schema_rejects_broken_documents(breakage: object) -> None:
@@ -61,14 +74,18 @@ def _sarif_validator() -> jsonschema.protocols.Validator:
 
 def test_sarif_validates_with_and_without_registry_metadata() -> None:
     validator = _sarif_validator()
-    validator.validate(sarif.to_sarif(golden_report(), no_rules))
-    validator.validate(json.loads(sarif.render(golden_report())))  # the real registry, whatever it holds
+    validator.validate(sarif.to_sarif(golden_report()))
+    validator.validate(sarif.to_sarif(judged(golden_report().findings, catalog={})))  # no entries
 
 
 def test_sarif_mapping() -> None:
-    log = sarif.to_sarif(golden_report(), no_rules, information_uri="https://example.org/bsa")
+    log = sarif.to_sarif(golden_report(), information_uri="https://example.org/bsa")
     run = log["runs"][0]
     assert run["tool"]["driver"]["informationUri"] == "https://example.org/bsa"
+    # the headline is the assessment's
+    assert run["invocations"][0]["exitCode"] == 1 and run["properties"]["verdict"] == "fail"
+    high = sarif.to_sarif(golden_report(fail_on=Severity.CRITICAL))["runs"][0]
+    assert high["invocations"][0]["exitCode"] == 1 and high["properties"]["failOn"] == "critical"
     results = {(r["ruleId"], r["properties"]["target"]): r for r in run["results"]}
     # pass and not-applicable are not results; fail, inconclusive and suppressed are
     assert {k[0] for k in results} == {
@@ -91,10 +108,10 @@ def test_sarif_mapping() -> None:
     assert dn["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "site.toml"}}
     assert all("physicalLocation" in r["locations"][0] for r in run["results"])
     bare = dataclasses.replace(golden_report(), run=dataclasses.replace(golden_report().run, inputs=()))
-    bare_results = sarif.to_sarif(bare, no_rules)["runs"][0]["results"]
+    bare_results = sarif.to_sarif(bare)["runs"][0]["results"]
     dn_bare = next(r for r in bare_results if r["ruleId"] == "LDAP-SYNC-001")
     assert "physicalLocation" not in dn_bare["locations"][0]
-    _sarif_validator().validate(sarif.to_sarif(bare, no_rules))
+    _sarif_validator().validate(sarif.to_sarif(bare))
     inc = results[("SMTP-NULL-001", "mx1.example.com[192.0.2.10]")]
     assert (inc["kind"], inc["level"]) == ("review", "none")
     sup = results[("PF-DSN-001", "etc/postfix-backup/main.cf")]
@@ -113,14 +130,15 @@ def test_sarif_mapping() -> None:
     assert by_id["SMTP-RCPT-002"]["defaultConfiguration"]["level"] == "error"
 
 
-def test_sarif_uses_rule_page_when_registry_knows_the_rule() -> None:
-    doc = "## What it flags\n\nRelay domains accepted without a list.\n\n## How to fix\n\nList them."
-    meta = RuleMeta("PF-RCPT-003", "Registry title", "postfix", Severity.CRITICAL, doc=doc)
-    log = sarif.to_sarif(golden_report(), lambda rid: meta if rid == "PF-RCPT-003" else None)
+def test_sarif_uses_the_rule_page_the_report_carries() -> None:
+    catalog = {**CATALOG, "PF-RCPT-003": dataclasses.replace(CATALOG["PF-RCPT-003"], title="Catalog title")}
+    log = sarif.to_sarif(judged(golden_report().findings, catalog=catalog))
     rule = next(r for r in log["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "PF-RCPT-003")
-    assert rule["shortDescription"]["text"] == "Registry title"
+    assert rule["shortDescription"]["text"] == "Catalog title"
     assert rule["fullDescription"]["text"] == "Relay domains accepted without a list."
     assert rule["help"]["markdown"].startswith("## What it flags")
+    assert "postconf(5) relay_recipient_maps" in rule["help"]["markdown"]
+    assert rule["properties"]["tags"] == ["backscatter", "postfix"]
     _sarif_validator().validate(log)
 
 
@@ -133,7 +151,7 @@ def test_sarif_absolute_paths_become_file_uris() -> None:
         "m",
         evidence=(Evidence("x", Location("/etc/postfix dir/main.cf", 3, column=5)),),
     )
-    log = sarif.to_sarif(Report(golden_report().run, (f,)), no_rules)
+    log = sarif.to_sarif(judged((f,)))
     phys = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
     assert phys["artifactLocation"]["uri"] == "file:///etc/postfix%20dir/main.cf"
     assert phys["region"] == {"startLine": 3, "startColumn": 5}
@@ -145,7 +163,7 @@ def _junit_schema() -> xmlschema.XMLSchema:
 
 
 def test_junit_validates_and_counts() -> None:
-    text = junit.render_with(golden_report(), no_rules)
+    text = junit.render(golden_report())
     _junit_schema().validate(text)
     root = ET.fromstring(text)
     assert root.get("tests") == "9" and root.get("failures") == "5" and root.get("errors") == "1"
@@ -166,6 +184,6 @@ def test_junit_validates_and_counts() -> None:
 
 def test_junit_survives_control_characters() -> None:
     f = Finding("SMTP-RCPT-001", Status.FAIL, Severity.CRITICAL, "mx\x00.example", "reply \x01\x1b[31m")
-    text = junit.render_with(Report(golden_report().run, (f,)), no_rules)
+    text = junit.render(judged((f,)))
     _junit_schema().validate(text)
     assert "\\x01" in text and "\x01" not in text

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.model import Finding, InputError, Severity, Status
+from auditor.cli.common import add_report_options, apply_report_options
+from auditor.model import Finding, InputError, ReportVerdict, Severity, Status
 from auditor.suppress import (
     Suppression,
     _Index,
     add_suppression_options,
-    apply_cli_suppressions,
     apply_suppressions,
     baseline_text,
     load_suppressions,
@@ -143,22 +143,31 @@ def test_cli_options_apply_and_write_baseline(tmp_path: Path) -> None:
     sfile = tmp_path / "s.toml"
     sfile.write_text(GOOD, encoding="utf-8")
     parser = argparse.ArgumentParser()
-    add_suppression_options(parser)
+    add_report_options(parser)
     base = tmp_path / "base.toml"
     args = parser.parse_args(["--suppressions", str(sfile), "--write-baseline", str(base)])
-    report = apply_cli_suppressions(golden_report(), args, today=TODAY)
+    report = apply_report_options(golden_report(), args, today=TODAY)
     statuses = {f.key: f.status for f in report.findings}
     assert statuses[("PF-RCPT-003", "etc/postfix-backup/main.cf")] is Status.SUPPRESSED
-    assert report.findings[0].status is Status.FAIL  # still in the engine's order: fails first
+    assert report.findings[0].status is Status.FAIL  # still in the judge's order: fails first
+    # judged again: the plan and the compliance table follow the suppressions
+    planned = {r.rule_id for item in report.plan for r in item.findings}
+    assert "PF-RCPT-003" not in planned and "SMTP-RCPT-002" not in planned and "LDAP-SYNC-001" in planned
+    assert report.assessment.by_status[Status.SUPPRESSED] == 4
     # the baseline is written from the findings as judged, before suppressions
     assert len(load_suppressions(str(base))) == 5
-    untouched = apply_cli_suppressions(golden_report(), parser.parse_args([]), today=TODAY)
+    untouched = apply_report_options(golden_report(), parser.parse_args([]), today=TODAY)
     assert untouched == golden_report()
-    # applying twice for one command line changes nothing and does not rewrite the baseline
-    base.unlink()
-    assert apply_cli_suppressions(report, args, today=TODAY) is report
-    assert not base.exists()
     add_suppression_options(parser)  # idempotent: no argparse conflict
+
+
+def test_everything_suppressed_is_not_a_failure() -> None:
+    parser = argparse.ArgumentParser()
+    add_report_options(parser)
+    sups = [Suppression(f.rule_id, f.target, "accepted") for f in golden_report().findings]
+    report = apply_report_options(golden_report(), parser.parse_args([]), suppressions=sups, today=TODAY)
+    assert report.assessment.exit_code == 0 and report.plan == ()
+    assert report.assessment.verdict is ReportVerdict.PASS  # SMTP-PM-001 passed
 
 
 _TEXT = st.text(alphabet="ab*?[]!.-", max_size=6)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Finding, Location, Status
 from auditor.observations.postfix import LookupTable, MasterService, ParamValue, PostfixConfig, TemplateToken
 from auditor.rules import load_all

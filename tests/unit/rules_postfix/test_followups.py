@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Finding, Location, Severity, Status
 from auditor.observations.postfix import LdapMapCheck, LookupTable, PostfixConfig, TemplateToken
 from auditor.rules import load_all
@@ -114,7 +114,7 @@ def test_rcpt004_ldap_matched_through_the_copied_map_file() -> None:
 def test_without_master_cf_listener_dependent_rules_do_not_pass(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Only main.cf given: -o content_filter / receive_override_options / pipe services are unknown."""
     from auditor.collect.postfix import collect
-    from auditor.engine import evaluate
+    from auditor.judge import evaluate
     from auditor.model import Status
 
     (tmp_path / "main.cf").write_text("compatibility_level = 3.6\nrelay_domains =\n")

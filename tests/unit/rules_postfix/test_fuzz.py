@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Status
 from auditor.rules import load_all
 from tests.unit.rules_postfix.builder import config, svc

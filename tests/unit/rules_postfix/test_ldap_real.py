@@ -16,7 +16,7 @@ import pytest
 from auditor.collect.ldap.sample import map_samples
 from auditor.collect.postfix import collect
 from auditor.collect.postfix.ldap_table import check_map, ldap_maps
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.lab.ldap_data import Defects, openldap_tree
 from auditor.lab.slapd import Slapd
 from auditor.model import Status

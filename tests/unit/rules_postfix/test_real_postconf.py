@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from auditor.collect.postfix import collect
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.model import Finding, Status
 from tests.conftest import need_tool
 

@@ -148,8 +148,8 @@ class SiteConfig:
     report: ReportSection = field(default_factory=ReportSection)
 
     def resolve(self, p: str) -> str:
-        """Paths in site.toml are relative to the file itself."""
-        if not p or os.path.isabs(p):
+        """Paths in site.toml are relative to the file itself (from arguments: to the working directory)."""
+        if not p or os.path.isabs(p) or not self.path:
             return p
         return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(self.path)), p))
 
@@ -358,6 +358,18 @@ def check_site_config(cfg: SiteConfig, lines: _Lines | None = None) -> SiteConfi
         why = range_error(value, table, key)
         if why:
             raise fail(f"{table}.{key} {why}, not {value!r}", table, key)
+    try:
+        from auditor.collect.dns import make_resolver
+
+        make_resolver(cfg.dns.nameservers, cfg.dns.timeout)
+    except InputError as exc:
+        raise _at(path, line("dns", "nameservers"))(exc) from None
+    try:
+        from auditor.collect.smtp.vantage import parse_networks
+
+        parse_networks(cfg.site.trusted_networks)
+    except InputError as exc:
+        raise _at(path, line("site", "trusted_networks"))(exc) from None
     site = dataclasses.replace(
         cfg.site,
         domains=domains("site", "domains", cfg.site.domains, "domain"),
@@ -513,8 +525,18 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
         ("report", "suppressions", cfg.report.suppressions),
     ]
     for table, key, where, p in _paths(cfg, files):
-        if not os.path.isfile(p) or not os.access(p, os.R_OK):
-            raise InputError(f"{where} {p!r} is not a readable file", path, lines.line(table, 0, key))
+        what = "CA file" if key == "ca_file" else "file"
+        why = (
+            f"no such {what}"
+            if not os.path.exists(p)
+            else f"not a regular {what}"
+            if not os.path.isfile(p)
+            else "permission denied"
+            if not os.access(p, os.R_OK)
+            else ""
+        )
+        if why:
+            raise InputError(f"{where} {p!r}: {why}", path, lines.line(table, 0, key))
     dirs: list[tuple[str, str, str | tuple[str, ...]]] = [
         ("postfix", "config_dirs", cfg.postfix.config_dirs),
         ("probe", "mynetworks_from", cfg.probe.mynetworks_from),

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import textwrap
 from typing import Any
 
 from tabulate import tabulate
 
+from auditor.audit import Progress, run_audit
+from auditor.cli.args import check_output
 from auditor.cli.common import write_output
-from auditor.engine import EXIT_OK, build_report, exit_code, now_iso
+from auditor.config import NdrSection, SiteConfig, check_site_config
+from auditor.engine import EXIT_OK, exit_code
 from auditor.model import InputError, Severity
 from auditor.render import formats, render
+from auditor.stages import build_collectors
 
 LIST_FORMATS = ("text", "json")
 
@@ -68,26 +71,27 @@ def _table(records: list[dict[str, Any]]) -> str:
 
 
 def run_ndr(args: argparse.Namespace) -> int:
-    from auditor.bounces import CapturedNdr, analyse_bytes, iter_messages
+    from auditor.bounces import analyse_bytes, iter_messages
 
+    check_output(args.output)
     if args.judge:
         if args.format not in formats():
             raise InputError(f"unknown format {args.format!r} (choose from {', '.join(formats())})")
-    elif args.format not in LIST_FORMATS:
-        raise InputError(f"format {args.format!r} needs --judge (the list is text or json)")
-    started = now_iso()
-    analyses = [analyse_bytes(data, path) for path, data in iter_messages(args.paths)]
-    if args.judge:
-        # The file name is the finding's target (the full path is in the evidence location).
-        observations = [
-            CapturedNdr.from_analysis(a, target=os.path.basename(a.path) or a.path) for a in analyses
-        ]
-        report = build_report(
-            observations, command="ndr " + " ".join(args.paths), started=started, inputs=args.paths
+        cfg = check_site_config(SiteConfig(ndr=NdrSection(paths=tuple(args.paths))))
+        report = run_audit(
+            cfg,
+            build_collectors(cfg, ("ndr",)),
+            command="ndr " + " ".join(args.paths),
+            progress=Progress(label=""),
+            announce=False,
+            inputs=args.paths,
         )
         write_output(render(report, args.format), args.output)
         return exit_code(report.findings, Severity(args.fail_on))
-    records = [a.to_json() for a in analyses]
+    if args.format not in LIST_FORMATS:
+        raise InputError(f"format {args.format!r} needs --judge (the list is text or json)")
+    # The plain list is the analysis itself, not a judged report: no collector run.
+    records = [analyse_bytes(data, path).to_json() for path, data in iter_messages(args.paths)]
     if args.format == "json":
         write_output(json.dumps(records, indent=2, ensure_ascii=False) + "\n", args.output)
     else:

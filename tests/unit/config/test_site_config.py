@@ -56,7 +56,7 @@ def test_missing_password_file_and_unreadable_export(tmp_path: Path) -> None:
         load_site_config(str(site))
     assert err.value.line == 3 and "nope.pw" in str(err.value)
     site.write_text('[exchange]\nexports = ["missing.json"]\n')
-    with pytest.raises(InputError, match="not a readable file"):
+    with pytest.raises(InputError, match="no such file"):
         load_site_config(str(site))
 
 

@@ -194,9 +194,9 @@ class _TrackingLoop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None:
         super().__init__()
-        self.transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        self.transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
 
-    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
         transport, protocol = await super().create_connection(*args, **kwargs)
         self.transports.add(transport)
         return transport, protocol

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from auditor.audit import Progress, run_audit
-from auditor.collect.base import FunctionCollector
 from auditor.cli import main
+from auditor.collect.base import FunctionCollector
 from auditor.config import parse_site_config
 from auditor.engine import EXIT_INCONCLUSIVE, exit_code
 from auditor.model import InputError, Observation, Status

@@ -13,6 +13,7 @@ import ipaddress
 import math
 import os
 import re
+import stat
 import tomllib
 import types
 from collections.abc import Callable
@@ -200,6 +201,8 @@ class _Lines:
     def line(self, table: str, index: int, key: str | None) -> int | None:
         if key is not None and (table, index, key) in self.keys:
             return self.keys[(table, index, key)]
+        if key is not None and (f"{table}.{key}" if table else key, 0) in self.tables:
+            return self.tables[(f"{table}.{key}" if table else key, 0)]  # a [table.key] header
         if (table, index) in self.tables:
             return self.tables[(table, index)]
         # An inline table (``probe = { timeout = 5 }``): the line of its key.
@@ -525,16 +528,7 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
         ("report", "suppressions", cfg.report.suppressions),
     ]
     for table, key, where, p in _paths(cfg, files):
-        what = "CA file" if key == "ca_file" else "file"
-        why = (
-            f"no such {what}"
-            if not os.path.exists(p)
-            else f"not a regular {what}"
-            if not os.path.isfile(p)
-            else "permission denied"
-            if not os.access(p, os.R_OK)
-            else ""
-        )
+        why = _unreadable(p, "CA file" if key == "ca_file" else "file", directory=False)
         if why:
             raise InputError(f"{where} {p!r}: {why}", path, lines.line(table, 0, key))
     dirs: list[tuple[str, str, str | tuple[str, ...]]] = [
@@ -543,10 +537,9 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
         ("probe", "scenarios", cfg.probe.scenarios),
     ]
     for table, key, where, p in _paths(cfg, dirs):
-        if not os.path.isdir(p):
-            raise InputError(f"{where} {p!r} is not a directory", path, lines.line(table, 0, key))
-        if not os.access(p, os.R_OK | os.X_OK):
-            raise InputError(f"{where} {p!r}: permission denied", path, lines.line(table, 0, key))
+        why = _unreadable(p, "directory", directory=True)
+        if why:
+            raise InputError(f"{where} {p!r}: {why}", path, lines.line(table, 0, key))
     for i, p in enumerate(cfg.ndr.paths):
         if not os.path.exists(cfg.resolve(p)):
             raise InputError(
@@ -554,6 +547,26 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
                 path,
                 lines.line("ndr", 0, "paths"),
             )
+
+
+def _unreadable(p: str, what: str, *, directory: bool) -> str:
+    """Why ``p`` cannot be read as a ``what`` ('' if it can): tried, not guessed from mode bits."""
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return f"no such {what}"
+    except OSError as exc:
+        return exc.strerror.lower() if exc.strerror else str(exc)
+    if directory != stat.S_ISDIR(st.st_mode) or not (directory or stat.S_ISREG(st.st_mode)):
+        return f"not a {what}" if directory else f"not a regular {what}"
+    try:
+        if directory:
+            os.listdir(p)
+        else:
+            os.close(os.open(p, os.O_RDONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        return exc.strerror.lower() if exc.strerror else str(exc)
+    return ""
 
 
 def _paths(

@@ -652,6 +652,9 @@ bounce_imap_user = ""
 bounce_imap_folder = "INBOX"
 bounce_imap_password_file = ""
 content_test_mailbox = ""  # a test mailbox of yours: also gets a GTUBE and an EICAR test (CF-PROBE-*)
+mynetworks_from = []    # Postfix config dirs whose mynetworks your MXs trust (read, not linted)
+subdomain_probe = true  # also ask for a random subdomain of each domain
+scenarios = ""          # folder of probe scenario TOML files (default: the shipped probes/)
 
 [directory]
 # LDAP / Active Directory holding your recipients (tried in order). Empty: skip the directory.
@@ -667,10 +670,18 @@ verify_tls = true
 domains = []            # accepted domains; default: site.domains
 attributes = []         # extra address attributes
 sample = 5              # valid addresses per domain checked live at every MX
+timeout = 10.0          # connect and receive timeout
+follow_referrals = false
+page_size = 500
+size_limit = 0          # entries; 0: the server's limit
+time_limit = 0          # seconds; 0: the server's limit
+postfix_maps = []       # ldap_table(5) files to test besides the ldap: maps of postfix.config_dirs
+postmap = true          # compare the maps with `postmap -q` where Postfix is installed
 
 [postfix]
 # Postfix config directories (main.cf, master.cf and table sources).
 config_dirs = []
+postconf = true         # read through the real postconf command where it is installed
 
 [exchange]
 # Exports: Collect-BackscatterAudit.ps1 JSON, Export-Clixml files or Format-List text.

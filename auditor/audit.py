@@ -1,49 +1,89 @@
-"""One audit, one report: run every collector site.toml configures, judge, and keep what was not measured.
+"""One run, one report: run the collectors in order, judge, and keep what was not measured.
 
-Each collector is a *stage*. A stage that fails, is interrupted (Ctrl-C) or runs past the audit's time
+``audit`` and every single-source command run their collectors here. A collector that fails, is
+interrupted (Ctrl-C, or SIGTERM from ``timeout``, CI cancellation or systemd) or runs past the time
 bound does not lose the rest: it becomes an :class:`AuditGap` observation, the report is marked
 partial, and the gap rule turns every gap into an ``inconclusive`` finding — never a silent pass.
+After the first interrupt further ones are ignored until the partial report is written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import TextIO
 
+from auditor.collect.base import Collector, Context
 from auditor.config import SiteConfig
 from auditor.judge import build_report, now_iso
 from auditor.model import InputError, Observation, Report
 from auditor.observations.audit import AuditGap
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    families: tuple[str, ...]  # rule families this stage feeds (named in the gap finding)
-    run: Callable[[float], Sequence[Observation]]  # argument: seconds left in the audit
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: stop collecting, keep what was measured."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_NAMES = {signal.SIGINT: "by the user (Ctrl-C)", signal.SIGTERM: "by SIGTERM"}
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    shield()  # a second Ctrl-C must not cut the partial report short
+    raise Interrupted(_NAMES.get(signal.Signals(signum), f"by signal {signum}"))
+
+
+@contextlib.contextmanager
+def interrupts() -> Iterator[None]:
+    """Within: SIGTERM acts like Ctrl-C; the handlers before are restored on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.getsignal(s) for s in _SIGNALS}
+    for s in _SIGNALS:
+        signal.signal(s, _on_signal)
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+def shield() -> None:
+    """Ignore Ctrl-C and SIGTERM from now on (the report is being written; :func:`interrupts` restores)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in _SIGNALS:
+            if signal.getsignal(s) is _on_signal:
+                signal.signal(s, signal.SIG_IGN)
 
 
 class Progress:
     """Progress on stderr: a live line on a terminal, plain lines otherwise (CI logs)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, label: str = "audit") -> None:
         self.stream: TextIO = stream or sys.stderr
         self.live = self.stream.isatty()
+        self.prefix = f"[{label}] " if label else ""
         self._width = 0
 
     def __call__(self, message: str) -> None:
         out = self.stream
         if self.live:
-            text = f"\r[audit] {message}"[:200]
+            text = f"\r{self.prefix}{message}"[:200]
             pad = max(0, self._width - len(text))
             out.write(text + " " * pad)
             self._width = len(text)
         else:
-            out.write(f"[audit] {message}\n")
+            out.write(f"{self.prefix}{message}\n")
         out.flush()
 
     def done(self) -> None:
@@ -52,21 +92,21 @@ class Progress:
             self._width = 0
 
 
-def _run_stage(stage: Stage, remaining: float) -> tuple[list[Observation], str]:
-    """Run a stage in a worker thread bounded by ``remaining`` seconds: (observations, gap reason)."""
+def _run_collector(collector: Collector, ctx: Context, remaining: float) -> tuple[list[Observation], str]:
+    """Run a collector in a worker thread bounded by ``remaining`` seconds: (observations, gap reason)."""
     result: list[Observation] = []
     error: list[BaseException] = []
 
     def work() -> None:
         try:
-            result.extend(stage.run(remaining))
+            result.extend(collector.collect(ctx, remaining))
         except BaseException as exc:  # reported as a gap below; InputError is re-raised
             error.append(exc)
 
-    worker = threading.Thread(target=work, name=f"stage-{stage.name}", daemon=True)
+    worker = threading.Thread(target=work, name=f"collector-{collector.name}", daemon=True)
     worker.start()
     # Join in short slices: a Ctrl-C delivered to another thread is only seen when the main thread
-    # wakes up, and the user should not wait for the whole stage to see it take effect.
+    # wakes up, and the user should not wait for the whole collector to see it take effect.
     deadline = time.monotonic() + max(0.0, remaining)
     while worker.is_alive() and time.monotonic() < deadline:
         worker.join(timeout=min(0.25, max(0.0, deadline - time.monotonic())))
@@ -82,55 +122,73 @@ def _run_stage(stage: Stage, remaining: float) -> tuple[list[Observation], str]:
 
 def run_audit(
     cfg: SiteConfig,
-    stages: Sequence[Stage],
+    collectors: Sequence[Collector],
     *,
     command: str,
     progress: Progress | None = None,
     time_bound: float | None = None,
+    scope: Sequence[str] | None = None,
+    inputs: Sequence[str] | None = None,
+    announce: bool = True,
 ) -> Report:
-    """Run the stages in order within the time bound; Ctrl-C keeps what was measured."""
+    """Prepare every collector, run them in order within the time bound; an interrupt keeps what was measured.
+
+    ``scope`` and ``inputs`` (for the report's run metadata) default to site.toml's domains and
+    files. Preparing happens before any collector runs, so a bad setting sends no probe at all.
+    ``announce=False`` (single-source commands) leaves out the per-collector start and count lines;
+    what was not measured is always said.
+    """
     progress = progress or Progress()
     started = now_iso()
     deadline = time.monotonic() + (time_bound if time_bound is not None else cfg.probe.audit_timeout)
+    ctx = Context(progress=progress)
     observations: list[Observation] = []
     notes: list[str] = []
     partial = False
-    pending = list(stages)
-    try:
-        while pending:
-            stage = pending[0]
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            progress(f"{stage.name} …")
-            t0 = time.monotonic()
-            obs, gap = _run_stage(stage, remaining)
-            observations.extend(obs)
-            pending.pop(0)
-            if gap:
-                partial = True
-                observations.append(AuditGap(stage.name, stage.name, gap, stage.families))
-                progress(f"{stage.name}: not measured ({gap})")
-            else:
-                progress(f"{stage.name}: {len(obs)} observations in {time.monotonic() - t0:.1f} s")
-    except KeyboardInterrupt:
-        partial = True
-        notes.append("interrupted by the user (Ctrl-C)")
-        if pending:
-            stage = pending.pop(0)
-            observations.append(AuditGap(stage.name, stage.name, "interrupted by the user", stage.families))
-    for stage in pending:
+    pending = list(collectors)
+    with ctx.resources:
+        for c in collectors:
+            c.prepare(ctx)
+        try:
+            while pending:
+                collector = pending[0]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                if announce:
+                    progress(f"{collector.name} …")
+                t0 = time.monotonic()
+                obs, gap = _run_collector(collector, ctx, remaining)
+                observations.extend(obs)
+                pending.pop(0)
+                if gap:
+                    partial = True
+                    observations.append(AuditGap(collector.name, collector.name, gap, collector.families))
+                    progress(f"{collector.name}: not measured ({gap})")
+                elif announce:
+                    progress(f"{collector.name}: {len(obs)} observations in {time.monotonic() - t0:.1f} s")
+        except KeyboardInterrupt as exc:
+            shield()
+            partial = True
+            how = exc.how if isinstance(exc, Interrupted) else "by the user (Ctrl-C)"
+            notes.append(f"interrupted {how}")
+            if pending:
+                c = pending.pop(0)
+                observations.append(AuditGap(c.name, c.name, f"interrupted {how}", c.families))
+        shield()  # from here on the report is built and written: interrupts wait
+    for c in pending:
         partial = True
         reason = "interrupted before it ran" if notes else "the audit's time bound ran out before it ran"
-        observations.append(AuditGap(stage.name, stage.name, reason, stage.families))
+        observations.append(AuditGap(c.name, c.name, reason, c.families))
     progress.done()
-    inputs = [*cfg.postfix.config_dirs, *cfg.exchange.exports, *cfg.ndr.paths]
+    if inputs is None:
+        inputs = [cfg.path, *cfg.postfix.config_dirs, *cfg.exchange.exports, *cfg.ndr.paths]
     return build_report(
         observations,
         command=command,
         started=started,
-        scope=cfg.site.domains,
-        inputs=[cfg.path, *inputs],
+        scope=cfg.site.domains if scope is None else scope,
+        inputs=[i for i in inputs if i],
         partial=partial,
         notes=notes,
     )

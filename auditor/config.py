@@ -9,13 +9,18 @@ silently. tomllib reports syntax errors with a line but says nothing about seman
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import math
 import os
 import re
+import stat
 import tomllib
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from auditor.inputfile import read_regular_file
 from auditor.model import InputError, Severity
 
 
@@ -75,6 +80,11 @@ class ProbeSection:
     bounce_imap_password_file: str = ""
     # A test mailbox of yours: with DATA probes it also gets a GTUBE and an EICAR test message.
     content_test_mailbox: str = ""
+    # Postfix config directories whose mynetworks the MXs trust (read for that only, not linted).
+    mynetworks_from: tuple[str, ...] = ()
+    subdomain_probe: bool = True  # also ask for a random subdomain of each domain
+    scenarios: str = ""  # folder of probe scenario TOML files; empty: the shipped probes/
+    port: int = 25  # SMTP port of the MX hosts (other than 25 for test labs only)
 
 
 @dataclass(frozen=True)
@@ -91,11 +101,20 @@ class DirectorySection:
     domains: tuple[str, ...] = ()
     attributes: tuple[str, ...] = ()
     sample: int = 5
+    timeout: float = 10.0  # connect and receive timeout
+    follow_referrals: bool = False
+    page_size: int = 500
+    size_limit: int = 0  # entries; 0: the server's limit
+    time_limit: int = 0  # seconds; 0: the server's limit
+    # ldap_table(5) files to test besides the ldap: maps of postfix.config_dirs.
+    postfix_maps: tuple[str, ...] = ()
+    postmap: bool = True  # compare the maps with `postmap -q` where Postfix is installed
 
 
 @dataclass(frozen=True)
 class PostfixSection:
     config_dirs: tuple[str, ...] = ()
+    postconf: bool = True  # read through the real postconf command where it is installed
 
 
 @dataclass(frozen=True)
@@ -130,18 +149,28 @@ class SiteConfig:
     report: ReportSection = field(default_factory=ReportSection)
 
     def resolve(self, p: str) -> str:
-        """Paths in site.toml are relative to the file itself."""
-        if not p or os.path.isabs(p):
+        """Paths in site.toml are relative to the file itself (from arguments: to the working directory)."""
+        if not p or os.path.isabs(p) or not self.path:
             return p
         return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(self.path)), p))
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+_PART = r"(?:[A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')"
+_KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+_PARTS = re.compile(_PART)
+
+
+def _unquote(part: str) -> str:
+    return part[1:-1] if part[:1] in "\"'" else part
 
 
 class _Lines:
-    """Find the line of ``table.key`` (or of the table header) in the TOML text."""
+    """Find the line of ``table.key`` (or of the table header) in the TOML text.
+
+    Dotted keys (``probe.timeout = 5`` at the top, ``sub.key`` inside a table) count as keys of
+    the table they name, so an error in one names its own line.
+    """
 
     def __init__(self, text: str) -> None:
         self.keys: dict[tuple[str, int, str], int] = {}
@@ -150,7 +179,7 @@ class _Lines:
         for no, line in enumerate(text.splitlines(), 1):
             m = _HEADER.match(line)
             if m:
-                table = m.group(2).replace('"', "").replace("'", "").strip()
+                table = ".".join(_unquote(p) for p in _PARTS.findall(m.group(2)))
                 if m.group(1) == "[[":
                     counts[table] = counts.get(table, -1) + 1
                     index = counts[table]
@@ -159,13 +188,26 @@ class _Lines:
                 self.tables.setdefault((table, index), no)
                 continue
             k = _KEY.match(line)
-            if k:
-                self.keys.setdefault((table, index, k.group(1).strip('"')), no)
+            if not k:
+                continue
+            parts = [_unquote(p) for p in _PARTS.findall(k.group(1))]
+            where = table
+            for part in parts[:-1]:
+                self.keys.setdefault((where, index if where == table else 0, part), no)
+                where = f"{where}.{part}" if where else part
+                self.tables.setdefault((where, index if where == table else 0), no)
+            self.keys.setdefault((where, index if where == table else 0, parts[-1]), no)
 
     def line(self, table: str, index: int, key: str | None) -> int | None:
         if key is not None and (table, index, key) in self.keys:
             return self.keys[(table, index, key)]
-        return self.tables.get((table, index))
+        if key is not None and (f"{table}.{key}" if table else key, 0) in self.tables:
+            return self.tables[(f"{table}.{key}" if table else key, 0)]  # a [table.key] header
+        if (table, index) in self.tables:
+            return self.tables[(table, index)]
+        # An inline table (``probe = { timeout = 5 }``): the line of its key.
+        parent, _, name = table.rpartition(".")
+        return self.keys.get((parent, 0, name))
 
 
 def _type_name(tp: Any) -> str:
@@ -238,7 +280,162 @@ def _build(cls: type, data: Any, table: str, index: int, lines: _Lines, path: st
     return cls(**kwargs)
 
 
+# Every number a user can set, site.toml and command line alike: (lowest, highest, lowest allowed).
+# Finite bounds keep a typo (1e308, 10**20, port 99999) from turning into an overflow or a hang.
+LIMITS: dict[tuple[str, str], tuple[float, float, bool]] = {
+    ("dns", "timeout"): (0, 3600, False),
+    ("probe", "timeout"): (0, 3600, False),
+    ("probe", "audit_timeout"): (0, 7 * 86400, False),
+    ("probe", "session_delay"): (0, 3600, True),
+    ("probe", "concurrency"): (1, 1024, True),
+    ("probe", "retry_after"): (0, 86400, True),
+    ("probe", "bounce_wait"): (0, 86400, False),
+    ("probe", "bounce_imap_port"): (1, 65535, True),
+    ("probe", "port"): (1, 65535, True),
+    ("directory", "sample"): (0, 1000, True),
+    ("directory", "timeout"): (0, 3600, False),
+    ("directory", "page_size"): (1, 100000, True),
+    ("directory", "size_limit"): (0, 2**31 - 1, True),
+    ("directory", "time_limit"): (0, 2**31 - 1, True),
+}
+
+
+def range_error(value: float, section: str, key: str) -> str:
+    """Why ``value`` is out of range for ``section.key`` ('' when it is fine)."""
+    lo, hi, lo_ok = LIMITS[(section, key)]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if value > hi or value < lo or (value == lo and not lo_ok):
+        low = f"at least {lo:g}" if lo_ok else f"more than {lo:g}"
+        return f"must be {low} and at most {hi:g}"
+    return ""
+
+
+def check_listen(spec: str, what: str) -> tuple[str, int]:
+    """``ADDR:PORT`` / ``[V6]:PORT`` for a listening socket → (address, port)."""
+    host, sep, port = spec.rpartition(":")
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not port.isdigit() or not host:
+        raise InputError(f"{what} must be ADDR:PORT, not {spec!r}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise InputError(f"{what} {spec!r}: {host!r} is not an IP address") from None
+    if not 0 < int(port) < 65536:
+        raise InputError(f"{what} {spec!r}: port must be 1-65535")
+    return host, int(port)
+
+
+def _at(path: str, line: int | None) -> Callable[[InputError], InputError]:
+    """Re-home an error of a value check on the site.toml line it came from."""
+    return lambda exc: InputError(exc.message, path or exc.path, line if path else exc.line)
+
+
+def check_site_config(cfg: SiteConfig, lines: _Lines | None = None) -> SiteConfig:
+    """Check every value before anything touches the network; return it with domains normalised.
+
+    site.toml and the single-source commands' arguments both end here: a bad value is one
+    :class:`InputError` (with file and line for site.toml), never a traceback after the probes ran.
+    """
+    from auditor.collect.dns import normalize_domain, normalize_host
+    from auditor.collect.smtp.engine import check_address, check_smtp_token
+
+    path = cfg.path
+
+    def line(table: str, key: str | None, index: int = 0) -> int | None:
+        return lines.line(table, index, key) if lines else None
+
+    def fail(message: str, table: str, key: str | None, index: int = 0) -> InputError:
+        return InputError(message, path or None, line(table, key, index))
+
+    def domains(table: str, key: str, values: tuple[str, ...], what: str) -> tuple[str, ...]:
+        try:
+            return tuple(dict.fromkeys(normalize_domain(v, what) for v in values))
+        except InputError as exc:
+            raise _at(path, line(table, key))(exc) from None
+
+    for (table, key), _limits in LIMITS.items():
+        value = getattr(getattr(cfg, table), key)
+        why = range_error(value, table, key)
+        if why:
+            raise fail(f"{table}.{key} {why}, not {value!r}", table, key)
+    try:
+        from auditor.collect.dns import make_resolver
+
+        make_resolver(cfg.dns.nameservers, cfg.dns.timeout)
+    except InputError as exc:
+        raise _at(path, line("dns", "nameservers"))(exc) from None
+    try:
+        from auditor.collect.smtp.vantage import parse_networks
+
+        parse_networks(cfg.site.trusted_networks)
+    except InputError as exc:
+        raise _at(path, line("site", "trusted_networks"))(exc) from None
+    site = dataclasses.replace(
+        cfg.site,
+        domains=domains("site", "domains", cfg.site.domains, "domain"),
+        non_mail_domains=domains("site", "non_mail_domains", cfg.site.non_mail_domains, "non-mail domain"),
+    )
+    overrides = []
+    for i, o in enumerate(cfg.mx_override):
+        if not o.hosts:
+            # An empty list would probe nothing and still read as "every path enumerated".
+            raise fail("mx_override.hosts must name at least one host", "mx_override", "hosts", i)
+        try:
+            o = MxOverride(
+                normalize_domain(o.domain, "mx_override domain"), tuple(normalize_host(h) for h in o.hosts)
+            )
+        except InputError as exc:
+            raise _at(path, line("mx_override", "domain", i))(exc) from None
+        overrides.append(o)
+    pr = cfg.probe
+    probe_kw: dict[str, Any] = {}
+    for key, check in (("ehlo", check_smtp_token), ("mail_from", check_address)):
+        if getattr(pr, key):
+            try:
+                check(getattr(pr, key), f"probe.{key}")
+            except InputError as exc:
+                raise _at(path, line("probe", key))(exc) from None
+    for c in pr.controls:
+        try:
+            check_address(c, "probe.controls")
+        except InputError as exc:
+            raise _at(path, line("probe", "controls"))(exc) from None
+        if normalize_domain(c.rpartition("@")[2]) not in site.domains:
+            raise fail(
+                f"probe.controls {c!r}: must be an address in one of site.domains", "probe", "controls"
+            )
+    for key in ("relay_test_domain", "sink_domain"):
+        if getattr(pr, key):
+            probe_kw[key] = domains("probe", key, (getattr(pr, key),), f"probe.{key}")[0]
+    if probe_kw.get("relay_test_domain") in site.domains:
+        raise fail(
+            "probe.relay_test_domain must be a domain this site does NOT serve (and that you own)",
+            "probe",
+            "relay_test_domain",
+        )
+    if pr.sink_listen:
+        try:
+            check_listen(pr.sink_listen, "probe.sink_listen")
+        except InputError as exc:
+            raise _at(path, line("probe", "sink_listen"))(exc) from None
+    d = cfg.directory
+    directory = dataclasses.replace(d, domains=domains("directory", "domains", d.domains, "directory domain"))
+    cfg = dataclasses.replace(
+        cfg,
+        site=site,
+        mx_override=tuple(overrides),
+        probe=dataclasses.replace(pr, **probe_kw),
+        directory=directory,
+    )
+    _check_values(cfg, lines or _Lines(""))
+    return cfg
+
+
 def parse_site_config(text: str, path: str) -> SiteConfig:
+    text = text.removeprefix("\ufeff")  # Notepad writes a BOM; TOML itself has no place for one
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -248,14 +445,22 @@ def parse_site_config(text: str, path: str) -> SiteConfig:
         raise InputError("invalid TOML: nested too deeply", path) from None
     lines = _Lines(text)
     cfg: SiteConfig = _build(SiteConfig, data, "", 0, lines, path)
-    cfg = dataclasses.replace(cfg, path=path)
-    _check_values(cfg, lines)
-    return cfg
+    return check_site_config(dataclasses.replace(cfg, path=path), lines)
 
 
 def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
     """Value checks that types alone cannot express."""
-    path = cfg.path
+    path = cfg.path or None
+    from auditor.render import formats
+
+    known = formats()
+    for fmt in cfg.report.formats:
+        if fmt not in known:
+            raise InputError(
+                f"report.formats: unknown format {fmt!r} (choose from {', '.join(known)})",
+                path,
+                lines.line("report", 0, "formats"),
+            )
     if cfg.report.fail_on not in {s.value for s in Severity}:
         raise InputError(
             f"report.fail_on must be one of {', '.join(s.value for s in Severity)}",
@@ -299,11 +504,14 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
             path,
             lines.line("probe", 0, "content_test_mailbox"),
         )
-    if pr.sink_listen and not re.fullmatch(r"\[?[0-9A-Fa-f:.]+\]?:\d+", pr.sink_listen):
-        raise InputError("probe.sink_listen must be ADDR:PORT", path, lines.line("probe", 0, "sink_listen"))
-    for key, value in (("concurrency", cfg.probe.concurrency), ("timeout", cfg.probe.timeout)):
-        if value <= 0:
-            raise InputError(f"probe.{key} must be positive", path, lines.line("probe", 0, key))
+    if pr.data_probes and pr.sink_listen:
+        maildir = cfg.resolve(pr.sink_maildir)
+        if os.path.exists(maildir) and not os.path.isdir(maildir):
+            raise InputError(
+                f"probe.sink_maildir {maildir!r} exists and is not a directory",
+                path,
+                lines.line("probe", 0, "sink_maildir"),
+            )
     if cfg.directory.password_file:
         pw = cfg.resolve(cfg.directory.password_file)
         if not os.path.isfile(pw):
@@ -312,31 +520,75 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
                 path,
                 lines.line("directory", 0, "password_file"),
             )
-    for i, exp in enumerate(cfg.exchange.exports):
-        p = cfg.resolve(exp)
-        if not os.access(p, os.R_OK) or not os.path.isfile(p):
+    # (table, key, value): a list names the index of the bad entry, a single path does not.
+    files: list[tuple[str, str, str | tuple[str, ...]]] = [
+        ("exchange", "exports", cfg.exchange.exports),
+        ("directory", "postfix_maps", cfg.directory.postfix_maps),
+        ("directory", "ca_file", cfg.directory.ca_file),
+        ("report", "suppressions", cfg.report.suppressions),
+    ]
+    for table, key, where, p in _paths(cfg, files):
+        why = _unreadable(p, "CA file" if key == "ca_file" else "file", directory=False)
+        if why:
+            raise InputError(f"{where} {p!r}: {why}", path, lines.line(table, 0, key))
+    dirs: list[tuple[str, str, str | tuple[str, ...]]] = [
+        ("postfix", "config_dirs", cfg.postfix.config_dirs),
+        ("probe", "mynetworks_from", cfg.probe.mynetworks_from),
+        ("probe", "scenarios", cfg.probe.scenarios),
+    ]
+    for table, key, where, p in _paths(cfg, dirs):
+        why = _unreadable(p, "directory", directory=True)
+        if why:
+            raise InputError(f"{where} {p!r}: {why}", path, lines.line(table, 0, key))
+    for i, p in enumerate(cfg.ndr.paths):
+        if not os.path.exists(cfg.resolve(p)):
             raise InputError(
-                f"exchange.exports[{i}] {p!r} is not a readable file",
+                f"ndr.paths[{i}] {cfg.resolve(p)!r}: no such file or directory",
                 path,
-                lines.line("exchange", 0, "exports"),
+                lines.line("ndr", 0, "paths"),
             )
-    for i, d in enumerate(cfg.postfix.config_dirs):
-        if not os.path.isdir(cfg.resolve(d)):
-            raise InputError(
-                f"postfix.config_dirs[{i}] {cfg.resolve(d)!r} is not a directory",
-                path,
-                lines.line("postfix", 0, "config_dirs"),
-            )
+
+
+def _unreadable(p: str, what: str, *, directory: bool) -> str:
+    """Why ``p`` cannot be read as a ``what`` ('' if it can): tried, not guessed from mode bits."""
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return f"no such {what}"
+    except OSError as exc:
+        return exc.strerror.lower() if exc.strerror else str(exc)
+    if directory != stat.S_ISDIR(st.st_mode) or not (directory or stat.S_ISREG(st.st_mode)):
+        return f"not a {what}" if directory else f"not a regular {what}"
+    try:
+        if directory:
+            os.listdir(p)
+        else:
+            os.close(os.open(p, os.O_RDONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        return exc.strerror.lower() if exc.strerror else str(exc)
+    return ""
+
+
+def _paths(
+    cfg: SiteConfig, specs: list[tuple[str, str, str | tuple[str, ...]]]
+) -> list[tuple[str, str, str, str]]:
+    """(table, key, name for the message, resolved path) of every path-valued setting given."""
+    out = []
+    for table, key, value in specs:
+        if isinstance(value, str):
+            if value:
+                out.append((table, key, f"{table}.{key}", cfg.resolve(value)))
+        else:
+            out.extend((table, key, f"{table}.{key}[{i}]", cfg.resolve(v)) for i, v in enumerate(value))
+    return out
+
+
+# A site.toml is a few KiB; anything this large is not one.
+SITE_TOML_CAP = 1 << 20
 
 
 def load_site_config(path: str) -> SiteConfig:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError:
-        raise InputError("no such file", path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path) from None
+    raw = read_regular_file(path, SITE_TOML_CAP, "site.toml")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -400,6 +652,9 @@ bounce_imap_user = ""
 bounce_imap_folder = "INBOX"
 bounce_imap_password_file = ""
 content_test_mailbox = ""  # a test mailbox of yours: also gets a GTUBE and an EICAR test (CF-PROBE-*)
+mynetworks_from = []    # Postfix config dirs whose mynetworks your MXs trust (read, not linted)
+subdomain_probe = true  # also ask for a random subdomain of each domain
+scenarios = ""          # folder of probe scenario TOML files (default: the shipped probes/)
 
 [directory]
 # LDAP / Active Directory holding your recipients (tried in order). Empty: skip the directory.
@@ -415,10 +670,18 @@ verify_tls = true
 domains = []            # accepted domains; default: site.domains
 attributes = []         # extra address attributes
 sample = 5              # valid addresses per domain checked live at every MX
+timeout = 10.0          # connect and receive timeout
+follow_referrals = false
+page_size = 500
+size_limit = 0          # entries; 0: the server's limit
+time_limit = 0          # seconds; 0: the server's limit
+postfix_maps = []       # ldap_table(5) files to test besides the ldap: maps of postfix.config_dirs
+postmap = true          # compare the maps with `postmap -q` where Postfix is installed
 
 [postfix]
 # Postfix config directories (main.cf, master.cf and table sources).
 config_dirs = []
+postconf = true         # read through the real postconf command where it is installed
 
 [exchange]
 # Exports: Collect-BackscatterAudit.ps1 JSON, Export-Clixml files or Format-List text.

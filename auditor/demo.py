@@ -13,7 +13,7 @@ from auditor.audit import Progress, run_audit
 from auditor.config import load_site_config
 from auditor.lab.info import LabInfo
 from auditor.model import Report
-from auditor.stages import build_stages
+from auditor.stages import build_collectors
 
 
 def _toml_list(items: tuple[str, ...] | list[str]) -> str:
@@ -84,7 +84,7 @@ def audit_lab(
     with open(site, "w", encoding="utf-8") as fh:
         fh.write(lab_site_toml(info, data_probes))
     cfg = load_site_config(site)
-    report = run_audit(cfg, build_stages(cfg, progress), command="demo", progress=progress)
+    report = run_audit(cfg, build_collectors(cfg), command="demo", progress=progress)
     write_report_files(report, cfg.report.formats, output_dir)
     return report
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from auditor import __version__
+from auditor.audit import Interrupted, interrupts
 from auditor.exitcodes import ExitCode
 from auditor.model import InputError
 
@@ -44,10 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return ExitCode.INPUT
     try:
-        return int(args.func(args))
+        with interrupts():  # SIGTERM (timeout, CI, systemd) is handled like Ctrl-C
+            return int(args.func(args))
     except InputError as exc:
         print(f"backscatter-audit: error: {exc}", file=sys.stderr)
         return ExitCode.INPUT
-    except KeyboardInterrupt:
-        print("backscatter-audit: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        how = f" {exc.how}" if isinstance(exc, Interrupted) else ""
+        print(f"backscatter-audit: interrupted{how}", file=sys.stderr)
         return ExitCode.INTERRUPTED

@@ -9,11 +9,12 @@ from datetime import date
 from typing import Any
 
 from auditor.audit import Progress, run_audit
+from auditor.cli.args import check_output
 from auditor.cli.common import add_report_options, apply_report_options, write_output
 from auditor.config import SITE_TOML_TEMPLATE, load_site_config
 from auditor.model import InputError, Report, Severity
 from auditor.render import render
-from auditor.stages import build_stages
+from auditor.stages import build_collectors
 from auditor.suppress import load_suppressions
 
 
@@ -32,6 +33,10 @@ def register(sub: Any) -> None:
 def write_report_files(report: Report, formats: tuple[str, ...], directory: str) -> list[str]:
     """Write one file per format (report.html, report.md, report.json, …) and return their paths."""
     ext = {"markdown": "md", "text": "txt", "junit": "xml"}
+    try:
+        os.makedirs(directory, exist_ok=True)  # the configured output directory is made on demand
+    except OSError as exc:
+        raise InputError(f"cannot create the report directory: {exc.strerror or exc}", directory) from None
     paths = []
     for fmt in formats:
         path = os.path.join(directory, f"report.{ext.get(fmt, fmt)}")
@@ -41,15 +46,16 @@ def write_report_files(report: Report, formats: tuple[str, ...], directory: str)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output)
     cfg = load_site_config(args.config)
     if not cfg.site.domains and not (cfg.postfix.config_dirs or cfg.exchange.exports or cfg.ndr.paths):
         raise InputError("nothing to audit: set site.domains or a config/export to lint", args.config)
-    progress = Progress()
+    # Read before any probe is sent: a broken suppressions file must not cost a whole audit.
+    sups = load_suppressions(cfg.resolve(cfg.report.suppressions)) if cfg.report.suppressions else []
     command = f"audit --config {args.config}"
-    report = run_audit(cfg, build_stages(cfg, progress), command=command, progress=progress)
+    report = run_audit(cfg, build_collectors(cfg), command=command, progress=Progress())
     # --fail-on given on the command line wins over report.fail_on in site.toml.
     fail_on = Severity(args.fail_on or cfg.report.fail_on)
-    sups = load_suppressions(cfg.resolve(cfg.report.suppressions)) if cfg.report.suppressions else []
     report = apply_report_options(report, args, fail_on=fail_on, suppressions=sups, today=date.today())
     out_dir = args.output_dir or cfg.resolve(cfg.report.output_dir)
     for path in write_report_files(report, cfg.report.formats, out_dir):
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 def run_init(args: argparse.Namespace) -> int:
     if os.path.exists(args.path) and not args.force:
         raise InputError("exists already (use --force to overwrite)", args.path)
+    check_output(args.path, "site.toml")
     write_output(SITE_TOML_TEMPLATE, args.path)
     print(
         f"wrote {args.path}: edit site.domains, then run `backscatter-audit audit --config {args.path}`",

@@ -6,8 +6,11 @@ import argparse
 import sys
 from typing import Any
 
+from auditor.audit import Progress, run_audit
+from auditor.cli.args import check_output
 from auditor.cli.common import add_report_options, emit
-from auditor.judge import build_report, now_iso
+from auditor.config import ExchangeSection, PostfixSection, SiteConfig, check_site_config
+from auditor.stages import build_collectors
 
 
 def register(sub: Any) -> None:
@@ -36,15 +39,23 @@ def register(sub: Any) -> None:
     lint.set_defaults(func=lambda _a: (lint.print_help(sys.stderr), 2)[1])
 
 
-def run_postfix(args: argparse.Namespace) -> int:
-    from auditor.collect.postfix import collect
-
-    started = now_iso()
-    cfg = collect(args.directory, use_postconf=False if args.no_postconf else None)
-    report = build_report(
-        [cfg], command=f"lint postfix {args.directory}", started=started, inputs=[args.directory]
+def _run(args: argparse.Namespace, cfg: SiteConfig, key: str, command: str, inputs: list[str]) -> int:
+    check_output(args.output)
+    cfg = check_site_config(cfg)
+    report = run_audit(
+        cfg,
+        build_collectors(cfg, (key,)),
+        command=command,
+        progress=Progress(label=""),
+        announce=False,
+        inputs=inputs,
     )
     return emit(report, args)
+
+
+def run_postfix(args: argparse.Namespace) -> int:
+    cfg = SiteConfig(postfix=PostfixSection(config_dirs=(args.directory,), postconf=not args.no_postconf))
+    return _run(args, cfg, "postfix", f"lint postfix {args.directory}", [args.directory])
 
 
 def run_exchange(args: argparse.Namespace) -> int:
@@ -56,9 +67,5 @@ def run_exchange(args: argparse.Namespace) -> int:
     if not args.files:
         print("backscatter-audit: error: lint exchange needs at least one FILE", file=sys.stderr)
         return 2
-    started = now_iso()
-    observations = exchange.collect(args.files)
-    report = build_report(
-        observations, command="lint exchange " + " ".join(args.files), started=started, inputs=args.files
-    )
-    return emit(report, args)
+    cfg = SiteConfig(exchange=ExchangeSection(exports=tuple(args.files)))
+    return _run(args, cfg, "exchange", "lint exchange " + " ".join(args.files), list(args.files))

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import textwrap
 from typing import Any
 
 from tabulate import tabulate
 
+from auditor.audit import Progress, run_audit
+from auditor.cli.args import check_output
 from auditor.cli.common import write_output
+from auditor.config import NdrSection, SiteConfig, check_site_config
 from auditor.exitcodes import ExitCode
-from auditor.judge import build_report, now_iso
+from auditor.judge import revise
 from auditor.model import InputError, Severity
 from auditor.render import formats, render
+from auditor.stages import build_collectors
 
 LIST_FORMATS = ("text", "json")
 
@@ -69,30 +72,28 @@ def _table(records: list[dict[str, Any]]) -> str:
 
 
 def run_ndr(args: argparse.Namespace) -> int:
-    from auditor.bounces import CapturedNdr, analyse_bytes, iter_messages
+    from auditor.bounces import analyse_bytes, iter_messages
 
+    check_output(args.output)
     if args.judge:
         if args.format not in formats():
             raise InputError(f"unknown format {args.format!r} (choose from {', '.join(formats())})")
-    elif args.format not in LIST_FORMATS:
-        raise InputError(f"format {args.format!r} needs --judge (the list is text or json)")
-    started = now_iso()
-    analyses = [analyse_bytes(data, path) for path, data in iter_messages(args.paths)]
-    if args.judge:
-        # The file name is the finding's target (the full path is in the evidence location).
-        observations = [
-            CapturedNdr.from_analysis(a, target=os.path.basename(a.path) or a.path) for a in analyses
-        ]
-        report = build_report(
-            observations,
+        cfg = check_site_config(SiteConfig(ndr=NdrSection(paths=tuple(args.paths))))
+        report = run_audit(
+            cfg,
+            build_collectors(cfg, ("ndr",)),
             command="ndr " + " ".join(args.paths),
-            started=started,
+            progress=Progress(label=""),
+            announce=False,
             inputs=args.paths,
-            fail_on=Severity(args.fail_on),
         )
+        report = revise(report, fail_on=Severity(args.fail_on))
         write_output(render(report, args.format), args.output)
         return report.assessment.exit_code
-    records = [a.to_json() for a in analyses]
+    if args.format not in LIST_FORMATS:
+        raise InputError(f"format {args.format!r} needs --judge (the list is text or json)")
+    # The plain list is the analysis itself, not a judged report: no collector run.
+    records = [analyse_bytes(data, path).to_json() for path, data in iter_messages(args.paths)]
     if args.format == "json":
         write_output(json.dumps(records, indent=2, ensure_ascii=False) + "\n", args.output)
     else:

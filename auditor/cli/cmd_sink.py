@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from typing import Any
 
+from auditor.cli.args import bounded_float, bounded_int
 from auditor.collect.sink import BounceSink, SinkLimits, TokenStore
+from auditor.config import check_listen
 from auditor.model import InputError
 
 
@@ -25,19 +28,25 @@ def register(sub: Any) -> None:
         required=True,
         help="directory of live probe tokens (one file per token), shared with the prober",
     )
-    p.add_argument("--token-ttl", type=float, default=7 * 86400, help="seconds a token stays live")
-    p.add_argument("--max-message-bytes", type=int, default=SinkLimits.max_message_bytes)
-    p.add_argument("--max-line-bytes", type=int, default=SinkLimits.max_line_bytes)
-    p.add_argument("--max-recipients", type=int, default=SinkLimits.max_recipients)
-    p.add_argument("--max-mime-parts", type=int, default=SinkLimits.max_mime_parts)
-    p.add_argument("--session-timeout", type=float, default=SinkLimits.session_timeout)
+    p.add_argument(
+        "--token-ttl",
+        type=bounded_float(0, 366 * 86400),
+        default=7 * 86400,
+        help="seconds a token stays live",
+    )
+    p.add_argument("--max-message-bytes", type=bounded_int(1, 1 << 30), default=SinkLimits.max_message_bytes)
+    p.add_argument("--max-line-bytes", type=bounded_int(1, 1 << 20), default=SinkLimits.max_line_bytes)
+    p.add_argument("--max-recipients", type=bounded_int(1, 10000), default=SinkLimits.max_recipients)
+    p.add_argument("--max-mime-parts", type=bounded_int(1, 100000), default=SinkLimits.max_mime_parts)
+    p.add_argument("--session-timeout", type=bounded_float(0, 3600), default=SinkLimits.session_timeout)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    host, sep, port = args.listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise InputError(f"--listen must be ADDR:PORT, not {args.listen!r}")
+    host, port = check_listen(args.listen, "--listen")
+    for what, path in (("--maildir", args.maildir), ("--token-dir", args.token_dir)):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise InputError(f"{what}: exists and is not a directory", path)
     limits = SinkLimits(
         max_message_bytes=args.max_message_bytes,
         max_line_bytes=args.max_line_bytes,
@@ -45,14 +54,19 @@ def run(args: argparse.Namespace) -> int:
         max_mime_parts=args.max_mime_parts,
         session_timeout=args.session_timeout,
     )
-    sink = BounceSink(
-        args.domain,
-        args.maildir,
-        host=host.strip("[]"),
-        port=int(port),
-        tokens=TokenStore(args.token_dir, args.token_ttl),
-        limits=limits,
-    )
+    try:
+        sink = BounceSink(
+            args.domain,
+            args.maildir,
+            host=host,
+            port=port,
+            tokens=TokenStore(args.token_dir, args.token_ttl),
+            limits=limits,
+        )
+    except OSError as exc:
+        raise InputError(
+            f"--maildir: cannot create the Maildir: {exc.strerror or exc}", args.maildir
+        ) from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -59,8 +59,9 @@ def write_output(text: str, output: str | None) -> None:
         sys.stdout.flush()
         return
     directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):  # a typo in the path must not grow a directory tree
+        raise InputError(f"no such directory {directory!r} to write the report into", output)
     try:
-        os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".bsa-", dir=directory)
         umask = os.umask(0)
         os.umask(umask)

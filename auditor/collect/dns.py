@@ -17,6 +17,7 @@ import dns.exception
 import dns.name
 import dns.rdatatype
 import dns.resolver
+import idna
 
 from auditor.model import InputError
 from auditor.observations.dns import ERROR, FAILED, NODATA, NXDOMAIN, OK, SERVFAIL, TIMEOUT, DnsMx, MxHost
@@ -26,19 +27,46 @@ _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 
 
 def normalize_domain(name: str, what: str = "domain") -> str:
-    """Lower-case ASCII (IDNA) form of a domain name; anything else is an InputError.
+    """Lower-case ASCII (A-label) form of a domain name; anything else is an InputError.
 
     Domains end up inside SMTP commands, so a stray space, CR/LF, '@' or '<' must never get through.
+    Internationalised names follow IDNA 2008 with UTS #46 non-transitional mapping (what current
+    browsers and registries use). Python's own ``idna`` codec is IDNA 2003: it turns ``faß`` into
+    ``fass`` and drops zero-width joiners, i.e. it would probe a *different*, registrable domain; a
+    name whose two forms differ is refused rather than guessed.
     """
-    text = name.strip().rstrip(".").lower()
-    try:
-        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
-    except UnicodeError:
-        raise InputError(f"bad {what} {name!r}: not a valid internationalised domain name") from None
+    text = name.strip().rstrip(".")
+    if text.isascii():
+        ascii_name = text.lower()
+    else:
+        ascii_name = _idna_2008(text, name, what)
     labels = ascii_name.split(".")
     if not ascii_name or len(ascii_name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         raise InputError(f"bad {what} {name!r}: not a domain name")
+    for label in labels:
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError):
+                raise InputError(f"bad {what} {name!r}: {label!r} is not a valid A-label") from None
     return ascii_name
+
+
+def _idna_2008(text: str, name: str, what: str) -> str:
+    try:
+        a2008 = idna.encode(text, uts46=True, transitional=False).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InputError(f"bad {what} {name!r}: not a valid internationalised domain name ({exc})") from None
+    try:
+        a2003 = text.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return a2008  # IDNA 2003 cannot write it at all: no second domain it could be taken for
+    if a2003 != a2008:
+        raise InputError(
+            f"bad {what} {name!r}: IDNA 2008 gives {a2008} but IDNA 2003 gives {a2003} (a different "
+            "domain); write the A-label you mean"
+        )
+    return a2008
 
 
 def parse_nameserver(spec: str) -> tuple[str, int]:
@@ -167,15 +195,18 @@ def _host(
         if memo is not None:
             memo[key] = found
     addresses, status, detail, cname = found
+    # The scope check follows the alias: an in-scope name that is a CNAME to a provider's host
+    # sends the probes to the provider, which needs the same consent as a third-party MX.
+    external = not is_under(bare, scope) or bool(cname and not is_under(cname, scope))
     return MxHost(
         name=key,
         preference=preference,
         addresses=addresses,
         status=status,
         detail=detail,
-        cname="" if implicit else cname,
+        cname="" if implicit and not external else cname,
         ip_literal=ip_literal,
-        external=not is_under(bare, scope),
+        external=external,
     )
 
 

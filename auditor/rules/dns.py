@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.model import Evidence, Finding, Severity
-from auditor.observations.dns import NODATA, NXDOMAIN, DnsMx, MxHost
+from auditor.observations.dns import NXDOMAIN, DnsMx, MxHost
 from auditor.observations.smtp import ProbeResult, Verdict
 from auditor.rules.base import Observations, Rule, rule
 
@@ -49,6 +49,17 @@ def _validates(host: MxHost, domain: str, probes: list[ProbeResult]) -> bool:
     return bool(host.addresses) and set(host.addresses) <= addrs
 
 
+def _external(host: MxHost, domain: str, probes: list[ProbeResult]) -> str:
+    """One external host: what it is and, when it was not probed, how to probe it."""
+    name = f"{host.name} (CNAME to {host.cname})" if host.cname else host.name
+    if not any(p.domain == domain and p.mx_host == host.name and p.address for p in probes):
+        return (
+            f"{name}: not probed (third-party host; with the provider's consent, probe it with "
+            "--allow-external-mx or probe.allow_external_mx = true)"
+        )
+    return name
+
+
 @rule(
     "DNS-MX-001",
     title="Every inbound path (MX and implicit MX) enumerated",
@@ -71,9 +82,12 @@ def mx_paths(obs: Observations, r: Rule) -> Iterator[Finding]:
     MX service) and no probe showed that every one of its addresses rejects unknown recipients,
     and (low) when an MX target is a CNAME or an IP literal or has no address at all.
 
-    A lookup that timed out or got SERVFAIL is inconclusive, never "no MX". A domain that does
-    not exist (NXDOMAIN) or has neither MX nor address cannot receive mail: not applicable here
-    (declare it in ``non_mail_domains`` to have DNS-NULLMX-001 check its null MX).
+    A lookup that timed out or got SERVFAIL is inconclusive, never "no MX". A domain in scope that
+    does not exist (NXDOMAIN) or has neither MX nor address fails at high severity: nothing could be
+    probed, and a typo in the domain list must not end in a green report (declare a domain that
+    must not receive mail in ``non_mail_domains`` to have DNS-NULLMX-001 check its null MX).
+    An MX target whose CNAME points outside the scope counts as external: the probes would reach
+    the alias's canonical host.
 
     ## Why it matters
     The live probes are only as good as the host list. Backup MX services run by third parties
@@ -102,22 +116,36 @@ def mx_paths(obs: Observations, r: Rule) -> Iterator[Finding]:
             )
             continue
         if mx.status == NXDOMAIN:
-            yield r.not_applicable(mx.target, "domain does not exist (NXDOMAIN)", [_evidence(mx)])
+            yield r.fail(
+                mx.target,
+                "the domain does not exist (NXDOMAIN): nothing was probed; check the domain list for a typo",
+                [_evidence(mx)],
+                severity=Severity.HIGH,
+            )
             continue
         if mx.null_mx:
             yield r.passed(mx.target, "null MX (RFC 7505): the domain receives no mail", [_evidence(mx)])
             continue
-        if mx.status == NODATA and not mx.hosts:
-            yield r.not_applicable(
-                mx.target, "no MX and no A/AAAA: the domain cannot receive mail", [_evidence(mx)]
+        if not mx.hosts:
+            why = (
+                "mx_override names no host"
+                if mx.overridden
+                else "no MX and no A/AAAA record: the domain cannot receive mail"
+            )
+            yield r.fail(
+                mx.target,
+                f"{why}; nothing was probed (declare a domain that must not receive mail as a "
+                "non-mail domain and publish a null MX)",
+                [_evidence(mx)],
+                severity=Severity.HIGH,
             )
             continue
         external = [h for h in mx.hosts if h.external and not _validates(h, mx.target, probes)]
         if external:
-            names = ", ".join(h.name for h in external)
             yield r.fail(
                 mx.target,
-                f"MX host(s) outside the domains in scope not shown to validate recipients: {names}",
+                "MX host(s) outside the domains in scope not shown to validate recipients: "
+                + "; ".join(_external(h, mx.target, probes) for h in external),
                 [_evidence(mx)],
                 severity=Severity.MEDIUM,
             )

@@ -12,7 +12,7 @@ from auditor.collect.ldap.accumulate import Accumulator
 from auditor.collect.ldap.connect import LdapSettings, close_quietly, open_connection
 from auditor.collect.ldap.profiles import detect_profile, entry_facts, make_profile
 from auditor.collect.ldap.search import SearchIncomplete, SearchStats, root_dse
-from auditor.collect.ldap.wire import paged_search_fast
+from auditor.collect.ldap.wire import paged_search
 from auditor.model import InputError
 from auditor.observations.directory import DirectoryConnection, DirectoryRecipients
 
@@ -100,7 +100,7 @@ def collect(settings: LdapSettings, query: DirectoryQuery) -> DirectoryRecipient
             complete, err = False, "no --base given and the server publishes no naming context"
         else:
             try:
-                for page in paged_search_fast(
+                for page in paged_search(
                     conn,
                     base,
                     flt,

@@ -195,7 +195,7 @@ class _Reader:
         self.buf += data
 
 
-def paged_search_fast(
+def paged_search(
     conn: Connection,
     base: str,
     search_filter: str,
@@ -208,7 +208,11 @@ def paged_search_fast(
     deadline: float | None = None,
     stats: SearchStats | None = None,
 ) -> Iterator[list[Entry]]:
-    """Same contract as :func:`auditor.collect.ldap.search.paged_search`, decoding BER directly."""
+    """Yield the entries page by page (RFC 2696); raise SearchIncomplete when the search cannot finish.
+
+    ``deadline`` (a ``time.monotonic()`` value) bounds the whole search on the client side; each
+    receive is bounded by ``timeout``. One page is held at a time: the caller drops it before the next.
+    """
     st = stats if stats is not None else SearchStats()
     sock = conn.socket
     if sock is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 from auditor.collect import dns as dns_collect
 from auditor.collect.smtp.engine import Engine, Plan, Progress, check_settings, describe, make_plan
@@ -49,33 +48,6 @@ def probe_domains(
     return asyncio.run(probe_domains_async(domains, settings, progress))
 
 
-def settings_from_site(cfg: Any, **overrides: Any) -> ProbeSettings:
-    """ProbeSettings from a site.toml :class:`auditor.config.SiteConfig` (duck-typed, no import cycle)."""
-    p, site, d = cfg.probe, cfg.site, cfg.dns
-    kw: dict[str, Any] = {
-        "controls": tuple(p.controls),
-        "nameservers": tuple(d.nameservers),
-        "dns_timeout": float(d.timeout),
-        "non_mail_domains": tuple(site.non_mail_domains),
-        "timeout": float(p.timeout),
-        "audit_timeout": float(p.audit_timeout),
-        "session_delay": float(p.session_delay),
-        "concurrency": int(p.concurrency),
-        "retry_after": float(p.retry_after),
-        "allow_external_mx": bool(p.allow_external_mx),
-        "source_address": p.source_address,
-        "trusted_networks": tuple(site.trusted_networks),
-        "relay_test_domain": p.relay_test_domain,
-        "mx_overrides": tuple((o.domain, tuple(o.hosts)) for o in getattr(cfg, "mx_override", ())),
-    }
-    if p.ehlo:
-        kw["ehlo"] = p.ehlo
-    if p.mail_from:
-        kw["mail_from"] = p.mail_from
-    kw.update(overrides)
-    return ProbeSettings(**kw)
-
-
 __all__ = [
     "ProbeResult",
     "ProbeSettings",
@@ -84,5 +56,4 @@ __all__ = [
     "plan_probes",
     "probe_domains",
     "probe_domains_async",
-    "settings_from_site",
 ]

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor.audit import Progress, Stage, run_audit
+from auditor.audit import Progress, run_audit
 from auditor.cli import main
+from auditor.collect.base import FunctionCollector
 from auditor.config import parse_site_config
 from auditor.exitcodes import ExitCode
 from auditor.model import InputError, Observation, Status
@@ -56,7 +57,9 @@ def _gaps(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_complete_run_is_not_partial() -> None:
-    rep = run_audit(CFG, [Stage("ok", ("postfix",), _ok)], command="t", progress=_Quiet(), time_bound=10)
+    rep = run_audit(
+        CFG, [FunctionCollector("ok", ("postfix",), _ok)], command="t", progress=_Quiet(), time_bound=10
+    )
     assert not rep.run.partial and not _gaps(rep)
 
 
@@ -67,7 +70,10 @@ def test_failing_stage_becomes_an_inconclusive_gap_and_the_rest_still_runs() -> 
         ran.append("after")
         return []
 
-    stages = [Stage("directory", ("directory",), _boom), Stage("after", ("smtp",), after)]
+    stages = [
+        FunctionCollector("directory", ("directory",), _boom),
+        FunctionCollector("after", ("smtp",), after),
+    ]
     rep = run_audit(CFG, stages, command="t", progress=_Quiet(), time_bound=10)
     assert ran == ["after"]
     assert rep.run.partial
@@ -79,7 +85,7 @@ def test_failing_stage_becomes_an_inconclusive_gap_and_the_rest_still_runs() -> 
 
 def test_time_bound_stops_a_slow_stage_and_lists_what_did_not_run() -> None:
     t0 = time.monotonic()
-    stages = [Stage("probes", ("smtp",), _slow), Stage("later", ("ndr",), _ok)]
+    stages = [FunctionCollector("probes", ("smtp",), _slow), FunctionCollector("later", ("ndr",), _ok)]
     rep = run_audit(CFG, stages, command="t", progress=_Quiet(), time_bound=1.0)
     assert time.monotonic() - t0 < 10
     gaps = _gaps(rep)
@@ -92,9 +98,12 @@ def test_ctrl_c_writes_a_partial_report(how: str) -> None:
     if how == "signal":  # a real SIGINT reaches the main thread while a stage runs
         timer = threading.Timer(0.3, signal.raise_signal, (signal.SIGINT,))
         timer.start()
-        stages = [Stage("probes", ("smtp",), _slow), Stage("later", ("ndr",), _ok)]
+        stages = [FunctionCollector("probes", ("smtp",), _slow), FunctionCollector("later", ("ndr",), _ok)]
     else:
-        stages = [Stage("probes", ("smtp",), _interrupt), Stage("later", ("ndr",), _ok)]
+        stages = [
+            FunctionCollector("probes", ("smtp",), _interrupt),
+            FunctionCollector("later", ("ndr",), _ok),
+        ]
     t0 = time.monotonic()
     rep = run_audit(CFG, stages, command="t", progress=_Quiet(), time_bound=20)
     assert time.monotonic() - t0 < 5
@@ -107,7 +116,13 @@ def test_input_errors_are_not_swallowed_as_gaps() -> None:
         raise InputError("broken", "main.cf", 3)
 
     with pytest.raises(InputError):
-        run_audit(CFG, [Stage("postfix", ("postfix",), bad)], command="t", progress=_Quiet(), time_bound=5)
+        run_audit(
+            CFG,
+            [FunctionCollector("postfix", ("postfix",), bad)],
+            command="t",
+            progress=_Quiet(),
+            time_bound=5,
+        )
 
 
 def test_offline_audit_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

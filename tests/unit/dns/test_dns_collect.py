@@ -27,6 +27,9 @@ ZONE = {
     ("literal.test", "MX"): ["10 198.18.0.60."],
     ("nothing.test", "TXT"): ['"v=spf1 -all"'],
     ("dangling.test", "MX"): ["10 gone.dangling.test."],
+    ("hosted.test", "MX"): ["10 mx.hosted.test."],
+    ("mx.hosted.test", "CNAME"): ["inbound.provider.example."],
+    ("inbound.provider.example", "A"): ["192.0.2.8"],
 }
 
 
@@ -125,6 +128,8 @@ def test_mx_override_replaces_the_mx_lookup() -> None:
         ("Example.TEST.", "example.test"),
         ("bücher.test", "xn--bcher-kva.test"),
         ("_dmarc.example.test", "_dmarc.example.test"),
+        ("Bücher.TEST", "xn--bcher-kva.test"),
+        ("xn--fa-hia.test", "xn--fa-hia.test"),  # the A-label of faß.test, written out
     ],
 )
 def test_normalize_domain(name: str, want: str) -> None:
@@ -134,7 +139,21 @@ def test_normalize_domain(name: str, want: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", "a..b", "a b.test", "x@y.test", "-a.test", "a" * 64 + ".test", "a.test\r\nRCPT.test"]
+    "name",
+    [
+        "",
+        "a..b",
+        "a b.test",
+        "x@y.test",
+        "-a.test",
+        "a" * 64 + ".test",
+        "a.test\r\nRCPT.test",
+        # IDNA 2003 (Python's codec) and 2008 disagree: fass.test / xn--fa-hia.test are two domains.
+        "faß.test",
+        "ς.test",  # 2003 maps final sigma to σ
+        "ex\u200dample.test",  # 2003 drops the zero-width joiner: example.test
+        "xn--zz.test",  # not a valid A-label
+    ],
 )
 def test_bad_domain_is_input_error(name: str) -> None:
     from auditor.collect.dns import normalize_domain
@@ -180,3 +199,20 @@ def test_is_under(name: str, scope: list[str], under: bool) -> None:
 
     assert is_under(name, scope) is under
     assert is_under(name, scope_names(scope)) is under
+
+
+def test_cname_mx_to_a_third_party_is_external() -> None:
+    """The scope check follows the alias: mx.hosted.test is the provider's host under another name."""
+    (host,) = by_target(domains=["hosted.test"])["hosted.test"].hosts  # type: ignore[attr-defined]
+    assert host.cname == "inbound.provider.example" and host.external
+    # an alias inside the scope stays in scope
+    (inside,) = by_target(domains=["alias.test"])["alias.test"].hosts  # type: ignore[attr-defined]
+    assert inside.cname == "real.alias.test" and not inside.external
+
+
+def test_idna_refusal_names_both_forms() -> None:
+    from auditor.collect.dns import normalize_domain
+
+    with pytest.raises(InputError) as err:
+        normalize_domain("faß.test")
+    assert "xn--fa-hia.test" in str(err.value) and "fass.test" in str(err.value)

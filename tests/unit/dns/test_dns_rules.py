@@ -23,7 +23,10 @@ CASES = [
     ("DNS-MX-001", [DnsMx("example.test", hosts=(MX1, EXT))], [(Status.FAIL, Severity.MEDIUM)]),
     ("DNS-MX-001", [DnsMx("example.test", status="timeout")], [(Status.INCONCLUSIVE, Severity.HIGH)]),
     ("DNS-MX-001", [DnsMx("example.test", status="servfail")], [(Status.INCONCLUSIVE, Severity.HIGH)]),
-    ("DNS-MX-001", [DnsMx("example.test", status="nxdomain")], [(Status.NOT_APPLICABLE, Severity.INFO)]),
+    # Nothing measured is never green: a domain that does not exist, or has no path at all.
+    ("DNS-MX-001", [DnsMx("example.test", status="nxdomain")], [(Status.FAIL, Severity.HIGH)]),
+    ("DNS-MX-001", [DnsMx("example.test", status="nodata")], [(Status.FAIL, Severity.HIGH)]),
+    ("DNS-MX-001", [DnsMx("example.test", overridden=True)], [(Status.FAIL, Severity.HIGH)]),
     (
         "DNS-MX-001",
         [DnsMx("i.test", status="nodata", implicit=True, hosts=(MX1,))],
@@ -79,3 +82,13 @@ def test_external_mx_cleared_by_a_validating_probe() -> None:
         verdict=Verdict.ACCEPTS_UNKNOWN,
     )
     assert run("DNS-MX-001", mx, accepting) == [(Status.FAIL, Severity.MEDIUM)]
+
+
+def test_unprobed_external_mx_names_the_consent_switch() -> None:
+    alias = MxHost("mx.example.test", 10, ("192.0.2.9",), cname="mx.provider.example", external=True)
+    skipped = ProbeResult(target="t", domain="example.test", mx_host=alias.name, address="")
+    r = load_all()["DNS-MX-001"]
+    (f,) = r.check(Observations([DnsMx("example.test", hosts=(MX1, alias)), skipped]), r)
+    assert f.status is Status.FAIL
+    assert "CNAME to mx.provider.example" in f.message
+    assert "--allow-external-mx" in f.message and "probe.allow_external_mx" in f.message

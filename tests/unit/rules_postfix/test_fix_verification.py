@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from auditor.collect.postfix import collect
-from auditor.engine import evaluate
+from auditor.judge import evaluate
 from auditor.lab import topology as topo
 from auditor.lab.postfix import Paths, write_instance
 from auditor.model import Finding, Status

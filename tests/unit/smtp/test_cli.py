@@ -222,3 +222,68 @@ def test_probing_from_inside_mynetworks_is_inconclusive(
     assert code == 3  # could not measure
     [probe] = [o for o in doc["observations"] if o["kind"] == "smtp.probe"]
     assert probe["verdict"] == "inconclusive" and probe["reason"] == "trusted-vantage"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--timeout", "1e308"],
+        ["--timeout", "inf"],
+        ["--timeout", "nan"],
+        ["--timeout", "0"],
+        ["--session-delay", "-1"],
+        ["--retry-after", "-5"],
+        ["--audit-timeout", "-inf"],
+        ["--bounce-wait", "nan"],
+        ["--concurrency", str(10**20)],
+        ["--concurrency", "0"],
+        ["--port", "99999"],
+        ["--data", "--sink-domain", "sink.test", "--sink-listen", "127.0.0.1:99999"],
+    ],
+)
+def test_out_of_range_numbers_are_usage_errors(extra: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["probe", "example.test", "--nameserver", "127.0.0.1:1", "--dry-run", *extra]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error:" in err
+
+
+def test_sink_rejects_bad_listen_and_a_file_as_maildir(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["sink", "--domain", "sink.test", "--token-dir", str(tmp_path / "tokens")]
+    assert main([*base, "--maildir", str(tmp_path / "md"), "--listen", "127.0.0.1:99999"]) == 2
+    assert main([*base, "--maildir", str(tmp_path / "md"), "--listen", "localhost:2525"]) == 2
+    regular = tmp_path / "file"
+    regular.write_text("x")
+    assert main([*base, "--maildir", str(regular), "--listen", "127.0.0.1:0"]) == 2
+    assert main([*base, "--maildir", str(tmp_path / "md"), "--max-recipients", str(10**20)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("error:") == 4
+
+
+def test_a_cname_mx_to_a_third_party_is_not_probed(capsys: pytest.CaptureFixture[str]) -> None:
+    """mx.example.test is in scope by name, but is an alias of the provider's host: consent needed."""
+    zone = {
+        ("example.test", "MX"): ["10 mx.example.test."],
+        ("mx.example.test", "CNAME"): ["inbound.provider.example."],
+        ("inbound.provider.example", "A"): ["127.0.0.1"],
+    }
+    srv = Scripted()
+    with serve(zone) as ns, smtp_in_thread(srv) as port:
+        code = main(["probe", "example.test", "--nameserver", ns, "--port", str(port), "-f", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert srv.connections == 0
+    assert code == 1
+    [mx] = [f for f in doc["findings"] if f["rule_id"] == "DNS-MX-001"]
+    assert mx["status"] == "fail" and "CNAME to inbound.provider.example" in mx["message"]
+    assert "--allow-external-mx" in mx["message"]
+
+
+def test_nothing_measured_is_never_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    """A domain that does not exist (a typo) probes nothing: a high-severity failure, not a pass."""
+    with serve(ZONE) as ns:
+        code = main(["probe", "exmaple.test", "--nameserver", ns, "-f", "json", "--fail-on", "high"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    [mx] = [f for f in doc["findings"] if f["rule_id"] == "DNS-MX-001"]
+    assert (mx["status"], mx["severity"]) == ("fail", "high") and "NXDOMAIN" in mx["message"]

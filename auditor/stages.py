@@ -163,14 +163,10 @@ def data_probe_stage(cfg: SiteConfig, ctx: Context) -> Stage | None:
         from auditor.collect.dataprobe import bounce_source, run_data_probes
         from auditor.collect.sink import TokenStore
         from auditor.collect.smtp import settings_from_site
-        from auditor.observations.smtp import ProbeResult, Verdict
+        from auditor.observations.smtp import ProbeResult
 
-        targets = [
-            r
-            for r in ctx.probe_results
-            if isinstance(r, ProbeResult)
-            and r.verdict in (Verdict.ACCEPTS_UNKNOWN, Verdict.REJECTS_UNKNOWN, Verdict.DEFERS_UNKNOWN)
-        ]
+        # run_data_probes takes only the addresses whose unknown-recipient RCPT got an answer.
+        targets = [r for r in ctx.probe_results if isinstance(r, ProbeResult) and r.answered_unknown]
         if not targets:
             return []
         settings = settings_from_site(cfg)

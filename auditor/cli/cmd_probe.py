@@ -244,10 +244,9 @@ def _data_probes(
     reader: BounceReader,
     poll: float,
 ) -> list[Any]:
-    from auditor.observations.smtp import ProbeResult, Verdict
+    from auditor.observations.smtp import ProbeResult
 
-    measured = (Verdict.ACCEPTS_UNKNOWN, Verdict.REJECTS_UNKNOWN, Verdict.DEFERS_UNKNOWN)
-    targets = [o for o in observations if isinstance(o, ProbeResult) and o.verdict in measured]
+    targets = [o for o in observations if isinstance(o, ProbeResult) and o.answered_unknown]
     return run_data_probes(
         targets,
         sink_domain=args.sink_domain,

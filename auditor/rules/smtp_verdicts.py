@@ -209,8 +209,9 @@ def _stopped(pr: ProbeResult, o: RcptOutcome | None) -> Judged:
 
 
 def _slow(pr: ProbeResult) -> bool:
-    """Earlier replies took seconds each: the timeout is a tarpit, not a dead server."""
-    return any(o.elapsed >= 2.0 for o in pr.outcomes if o.reply is not None)
+    """The server answered the session and then let a RCPT time out, or took seconds per reply:
+    a tarpit (Exchange waits 5 s before each 550 5.1.1), not a dead server."""
+    return pr.detail.startswith("RCPT") or any(o.elapsed >= 2.0 for o in pr.outcomes if o.reply is not None)
 
 
 def _first_421(pr: ProbeResult) -> Reply | None:

@@ -49,6 +49,8 @@ class SmtpClient:
         self.tag: str | None = None  # which domain the next commands belong to (None: shared)
         self.extensions: dict[str, str] = {}
         self.local_address = ""
+        # Seconds each reply of the last exchange() took to arrive (a tarpit's fingerprint).
+        self.latencies: list[float] = []
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -161,6 +163,8 @@ class SmtpClient:
         server did answer still counts, the unanswered commands count as not asked.
         """
         replies: list[Reply] = []
+        self.latencies = []
+        loop = asyncio.get_running_loop()
         try:
             if pipelining:
                 await self._quiet(_verb(commands[0][1]) if commands else "group")
@@ -168,13 +172,19 @@ class SmtpClient:
                     self.tag = tag
                     self._log("C", line)
                 await self._write("".join(f"{line}\r\n" for _, line in commands))
+                t = loop.time()
                 for tag, line in commands:
                     self.tag = tag
                     replies.append(await self.read_reply(_verb(line)))
+                    now = loop.time()
+                    self.latencies.append(now - t)
+                    t = now
             else:
                 for tag, line in commands:
                     self.tag = tag
+                    t = loop.time()
                     reply = await self.command(line)
+                    self.latencies.append(loop.time() - t)
                     replies.append(reply)
                     if stop(line, reply):
                         break

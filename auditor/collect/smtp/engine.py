@@ -725,9 +725,8 @@ class _Session:
             cmds += [(it.domain, f"RCPT TO:<{it.recipient}>") for it in group]
             if last:
                 cmds += [(None, "RSET"), (None, "QUIT")]
-            t1 = time.monotonic()
             replies, failure = await self._send(cmds)
-            each = (time.monotonic() - t1) / max(len(replies), 1)
+            latencies = self.c.latencies
             pos = 0
             if mail is None:
                 got = replies[: len(lead)]
@@ -745,11 +744,12 @@ class _Session:
                     if last:
                         await self.c.close()
                     return self._mail_refused(group if null else batch, mail, null)
-            for it, r in zip(group, replies[pos:], strict=False):
+            for i, (it, r) in enumerate(zip(group, replies[pos:], strict=False)):
                 self.touched.add(it.domain)
                 if r.code == 421:
                     return Reason.R421, f"RCPT answered {r}"
-                self.engine._record(self.t, it, r, mail, each, self.retry)
+                took = latencies[pos + i] if pos + i < len(latencies) else 0.0
+                self.engine._record(self.t, it, r, mail, took, self.retry)
                 self.items.remove(it)
                 queue.remove(it)
                 tally.errors += r.klass >= 4

@@ -65,9 +65,7 @@ def test_every_expected_mx_address_is_probed_with_the_expected_verdict(lab: Any,
     expected = {(d.domain, mx.address): mx for d in lab.domains if d.in_scope for mx in d.mx}
     assert set(got) == set(expected)
     wrong = {
-        k: classify(got[k])
-        for k, mx in expected.items()
-        if classify(got[k]).verdict.value != mx.verdict
+        k: classify(got[k]) for k, mx in expected.items() if classify(got[k]).verdict.value != mx.verdict
     }
     assert not wrong, wrong
 

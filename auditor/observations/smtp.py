@@ -174,11 +174,6 @@ class ProbeResult(Observation):
     timings: dict[str, float] = field(default_factory=dict)
     transcript: tuple[str, ...] = ()
 
-    @property
-    def probed(self) -> bool:
-        """A session was opened (the address was in scope, reachable by policy)."""
-        return self.failure not in (Reason.EXTERNAL, Reason.NO_ADDRESS, Reason.TRUSTED) and bool(self.address)
-
     def outcome(self, role: Role | str) -> RcptOutcome | None:
         """The first recipient of ``role`` (most roles have exactly one)."""
         return next((o for o in self.outcomes if o.role == role), None)

@@ -173,11 +173,6 @@ def control_accepted(pr: ProbeResult, retry: bool) -> bool:
     return False
 
 
-def controls_accepted(pr: ProbeResult) -> bool:
-    """At least one control address got a 2xx (on the first try or the retry)."""
-    return control_accepted(pr, False) or control_accepted(pr, True)
-
-
 def session_gap(pr: ProbeResult) -> Judged | None:
     """The address was not probed, or no session got going: the same answer for every rule."""
     if pr.failure in NOT_PROBED_REASONS:
@@ -324,8 +319,3 @@ def classify(pr: ProbeResult, rule_id: str = "SMTP-RCPT-001") -> Judged:
             Verdict.INCONCLUSIVE, pr.failure or Reason.PROTOCOL, pr.detail or "no unknown recipient asked"
         )
     return min(judged, key=lambda j: _ORDER[j.verdict])
-
-
-def measured(pr: ProbeResult) -> bool:
-    """The address gave a verdict on unknown recipients (accepts, rejects or defers)."""
-    return classify(pr).verdict in (Verdict.ACCEPTS_UNKNOWN, Verdict.REJECTS_UNKNOWN, Verdict.DEFERS_UNKNOWN)

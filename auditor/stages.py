@@ -306,10 +306,10 @@ class DataProbeCollector(Collector):
 
     def collect(self, ctx: Context, remaining: float) -> Sequence[Observation]:
         from auditor.collect.dataprobe import run_data_probes
-        from auditor.observations.smtp import ProbeResult, Verdict
+        from auditor.observations.smtp import ProbeResult
 
-        measured = (Verdict.ACCEPTS_UNKNOWN, Verdict.REJECTS_UNKNOWN, Verdict.DEFERS_UNKNOWN)
-        targets = [r for r in ctx.probe_results if isinstance(r, ProbeResult) and r.verdict in measured]
+        # Only the addresses whose unknown-recipient RCPT got an answer get a DATA probe.
+        targets = [r for r in ctx.probe_results if isinstance(r, ProbeResult) and r.answered_unknown]
         if not targets:
             return []
         p = self.cfg.probe

@@ -38,7 +38,8 @@ from auditor.collect.smtp.client import SmtpClient
 from auditor.collect.smtp.engine import Engine, make_plan
 from auditor.collect.smtp.scenarios import default_dir, load
 from auditor.lab.bench import BenchInfo, LogWindow, MaillogView, control_address, iter_targets
-from auditor.observations.smtp import ProbeResult, Reply, Verdict
+from auditor.observations.smtp import ProbeResult, Reply
+from auditor.rules.smtp_verdicts import Verdict, classify
 from tests.unit.smtp.fakes import Scripted, fast_settings, mx_for, running
 
 SESSION_LOCK = Path("/run/bsa-lab.session.lock")  # the same lock the integration tests take
@@ -54,7 +55,7 @@ def loopback(n: int, pipelining: bool) -> str:
             plan = make_plan(mx_for(domains, host="mx.shared.test"), settings, load(), domains)
             t0 = time.monotonic()
             results = await Engine(settings).run(plan)
-            ok = sum(r.verdict is Verdict.REJECTS_UNKNOWN for r in results)
+            ok = sum(classify(r).verdict is Verdict.REJECTS_UNKNOWN for r in results)
             return time.monotonic() - t0, ok
 
     took, ok = asyncio.run(go())
@@ -95,7 +96,7 @@ def lab(runs: int) -> None:
                     t0 = time.monotonic()
                     obs = probe_domains(list(info.scope()), settings)
                     times.append(time.monotonic() - t0)
-                verdicts = Counter(o.verdict.value for o in obs if isinstance(o, ProbeResult))
+                verdicts = Counter(classify(o).verdict.value for o in obs if isinstance(o, ProbeResult))
                 n = sum(verdicts.values())
                 print(
                     f"lab: {len(info.scope())} domains, {n} (domain, MX address) results, "
@@ -220,7 +221,7 @@ def run_engine(info: BenchInfo, scenarios_dir: str, lockstep: bool) -> Measured:
         results = asyncio.run(Engine(settings).run(plan))
     wall, cpu = time.monotonic() - t0, _cpu() - c0
     view = window.read(counters.sessions)
-    verdicts = [(r.address == info.primary_address, r.verdict.value) for r in results]
+    verdicts = [(r.address == info.primary_address, classify(r).verdict.value) for r in results]
     ok, note = _judge(info, verdicts, len(info.domains))
     return Measured(
         "engine, lock-step" if lockstep else "engine, PIPELINING",

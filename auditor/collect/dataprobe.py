@@ -23,19 +23,10 @@ from dataclasses import dataclass, field, replace
 
 from auditor.bounces import CapturedNdr, analyse_bytes, correlate, iter_messages
 from auditor.collect.sink import BounceSink, TokenStore, new_token, token_address
+from auditor.collect.smtp import identity
 from auditor.collect.smtp.client import ProbeError, SmtpClient
 from auditor.model import InputError, Observation
-from auditor.observations.smtp import (
-    ACCEPTED,
-    DEFERRED,
-    ERROR,
-    REJECTED_AFTER_DATA,
-    REJECTED_AT_DATA,
-    REJECTED_AT_RCPT,
-    DataProbeResult,
-    ProbeResult,
-    ProbeSettings,
-)
+from auditor.observations.smtp import DataOutcome, DataProbeResult, ProbeResult, ProbeSettings, Reason, Reply
 
 # Once every envelope NDR is in, how long to keep watching for notifications to the header From
 # (responders that answer it usually do so together with, or instead of, the envelope sender).
@@ -101,6 +92,49 @@ def _content_message(kind: str, token: str, header_from: str, rcpt: str, ehlo: s
     )
 
 
+def _refusal(reply: Reply, refused: DataOutcome, expect: int) -> DataOutcome | None:
+    """None when the reply lets the conversation go on (``expect``: a class, 2, or the code 354).
+
+    Only a 5xx is a refusal and a 4xx a deferral; any other answer (250 to DATA, a 3xx to RCPT,
+    a 354 after the final dot) is a protocol error: the server is not measured, never "refused".
+    """
+    if (expect == 354 and reply.code == 354) or (expect == 2 and reply.klass == 2):
+        return None
+    if reply.klass == 5:
+        return refused
+    if reply.klass == 4:
+        return DataOutcome.DEFERRED
+    return DataOutcome.PROTOCOL_ERROR
+
+
+async def _greet(client: SmtpClient, target: ProbeResult, settings: ProbeSettings) -> None:
+    """Connect, EHLO (a 250, nothing else), STARTTLS when offered (plain-text reconnect if broken)."""
+    for attempt in range(2):
+        banner = await client.connect(target.address, settings.port, settings.source_address)
+        if banner.code != 220:
+            raise ProbeError(Reason.BANNER, str(banner))
+        ehlo = await client.ehlo(settings.ehlo)
+        if ehlo.code != 250:
+            raise ProbeError(
+                Reason.EHLO_REFUSED if ehlo.klass in (4, 5) else Reason.PROTOCOL, f"EHLO answered {ehlo}"
+            )
+        if attempt or "STARTTLS" not in client.extensions:
+            return
+        try:
+            _reply, tls = await client.starttls()
+            if not tls.ok:
+                return  # STARTTLS refused: go on in plain text on this connection
+            ehlo = await client.ehlo(settings.ehlo)
+            if ehlo.code != 250:
+                raise ProbeError(Reason.PROTOCOL, f"EHLO after STARTTLS answered {ehlo}")
+            return
+        except ProbeError as exc:
+            if exc.reason is not Reason.TLS:
+                raise
+            # A broken TLS stack must not stop the probe: reconnect in plain text.
+            await client.close()
+
+
 async def _probe_one(
     target: ProbeResult,
     sink_domain: str,
@@ -109,6 +143,7 @@ async def _probe_one(
     probe: str = "unknown-recipient",
     mailbox: str = "",
 ) -> _Pending:
+    settings = identity.resolve(settings)
     token, header_token = new_token(), new_token()
     register(token)
     register(header_token)
@@ -136,64 +171,45 @@ async def _probe_one(
         header_from=header_from,
         recipient=rcpt,
     )
-    outcome, reply, error, accepted_at = ERROR, None, "", 0.0
+    outcome: DataOutcome | None = DataOutcome.ERROR
+    reply: Reply | None = None
+    error, accepted_at = "", 0.0
     try:
-        banner = await client.connect(target.address, settings.port, settings.source_address)
-        if banner.klass != 2:
-            raise ProbeError("banner-refused", str(banner))
-        await client.ehlo(settings.ehlo)
-        if "STARTTLS" in client.extensions:
-            try:
-                await client.starttls()
-                await client.ehlo(settings.ehlo)
-            except ProbeError:
-                # A broken TLS stack must not stop the probe: reconnect in plain text.
-                await client.close()
-                banner = await client.connect(target.address, settings.port, settings.source_address)
-                if banner.klass != 2:
-                    raise ProbeError("banner-refused", str(banner)) from None
-                if (await client.ehlo(settings.ehlo)).klass != 2:
-                    raise ProbeError(
-                        "protocol-error", "EHLO/HELO refused after the plain-text reconnect"
-                    ) from None
+        await _greet(client, target, settings)
         dsn = "DSN" in client.extensions
         # No RET=: the server's default is exactly what NDR-FMT-002 judges (full body or headers).
         mail = f"MAIL FROM:<{env_from}>" + (f" ENVID=bsa-{token}" if dsn else "")
         reply = await client.command(mail)
         if reply.klass != 2:
-            raise ProbeError("mail-from-rejected", str(reply))
+            raise ProbeError(Reason.MAIL_REJECTED, str(reply))
         rcpt_cmd = f"RCPT TO:<{rcpt}>" + (f" NOTIFY=FAILURE,DELAY ORCPT=rfc822;{rcpt}" if dsn else "")
         reply = await client.command(rcpt_cmd)
-        if reply.klass == 4:
-            outcome = DEFERRED
-        elif reply.klass != 2:
-            outcome = REJECTED_AT_RCPT
-        else:
+        outcome = _refusal(reply, DataOutcome.REJECTED_AT_RCPT, expect=2)
+        if outcome is None:
             reply = await client.command("DATA")
-            if reply.klass == 4:
-                outcome = DEFERRED
-            elif reply.code != 354:
-                outcome = REJECTED_AT_DATA
-            else:
+            outcome = _refusal(reply, DataOutcome.REJECTED_AT_DATA, expect=354)
+            if outcome is None:
                 client.note(f"sending the labelled {probe} test message (token bsa-{token})")
                 if probe in CONTENT_PROBES:
                     text = _content_message(probe, token, header_from, rcpt, settings.ehlo)
                 else:
                     text = _message(token, env_from, header_from, rcpt, settings.ehlo)
                 reply = await client.send_message(text)
-                if reply.klass == 2:
-                    outcome, accepted_at = ACCEPTED, time.time()
-                elif reply.klass == 4:
-                    outcome = DEFERRED
-                else:
-                    outcome = REJECTED_AFTER_DATA
+                outcome = _refusal(reply, DataOutcome.REJECTED_AFTER_DATA, expect=2)
+                if outcome is None:
+                    outcome, accepted_at = DataOutcome.ACCEPTED, time.time()
         await client.quit()
     except ProbeError as exc:
         error = str(exc)
         client.abort()
     transcript = tuple(line for _, line in client.lines)
     result = replace(
-        base, outcome=outcome, reply=reply, error=error, accepted_at=accepted_at, transcript=transcript
+        base,
+        outcome=outcome or DataOutcome.ERROR,
+        reply=reply,
+        error=error,
+        accepted_at=accepted_at,
+        transcript=transcript,
     )
     return _Pending(result, {token, header_token})
 
@@ -325,7 +341,7 @@ def run_data_probes(
         return out
 
     pending = asyncio.run(send_all())
-    accepted = [p for p in pending if p.result.outcome == ACCEPTED]
+    accepted = [p for p in pending if p.result.outcome is DataOutcome.ACCEPTED]
     by_token = {tok: p for p in accepted for tok in p.tokens}
     env_waiting = {p.result.token for p in accepted}
     found: dict[str, DataProbeResult] = {p.result.token: p.result for p in accepted}
@@ -385,7 +401,7 @@ def run_data_probes(
     results: list[Observation] = []
     for p in pending:
         r = replace(found.get(p.result.token, p.result), waited=waited)
-        if note and r.outcome == ACCEPTED and r.bounce_seconds is None and not r.error:
+        if note and r.outcome is DataOutcome.ACCEPTED and r.bounce_seconds is None and not r.error:
             r = replace(r, error=note)  # a silence we may not have been able to hear
         results.append(r)
     return [*results, *ndrs]

@@ -5,15 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.model import Evidence, Finding, Location, Severity
-from auditor.observations.smtp import (
-    ACCEPTED,
-    DEFERRED,
-    ERROR,
-    REJECTED_AFTER_DATA,
-    REJECTED_AT_DATA,
-    REJECTED_AT_RCPT,
-    DataProbeResult,
-)
+from auditor.observations.smtp import DataOutcome, DataProbeResult
 from auditor.rules.base import Observations, Rule, rule
 
 _REMEDIATION = """
@@ -48,7 +40,7 @@ def _judge(r: Rule, kind: str, obs: Observations) -> Iterator[Finding]:
                 )
             )
         where = f"{p.mx_host} [{p.address}]"
-        if p.outcome == ACCEPTED and (p.bounce_seconds is not None or p.bounce_to_header_from):
+        if p.outcome is DataOutcome.ACCEPTED and (p.bounce_seconds is not None or p.bounce_to_header_from):
             to = "the header From" if p.bounce_to_header_from and p.bounce_seconds is None else "the sender"
             yield r.fail(
                 p.target,
@@ -56,36 +48,40 @@ def _judge(r: Rule, kind: str, obs: Observations) -> Iterator[Finding]:
                 f"({p.bounce_kind or 'message'}) to {to}: detected spam/malware becomes backscatter",
                 ev,
             )
-        elif p.outcome == ACCEPTED and p.waited < MIN_SILENCE:
+        elif p.outcome is DataOutcome.ACCEPTED and p.waited < MIN_SILENCE:
             yield r.inconclusive(
                 p.target,
                 f"{where} accepted the {kind.upper()} test message; {p.waited:.0f} s is too short a watch "
                 f"to call the silence a pass (at least {MIN_SILENCE:.0f} s)",
                 ev,
             )
-        elif p.outcome == ACCEPTED:
+        elif p.outcome is DataOutcome.ACCEPTED:
             yield r.passed(
                 p.target,
                 f"{where} accepted the {kind.upper()} test message and sent no notice within "
                 f"{p.waited:.0f} s (quarantined, junked or delivered silently)",
                 ev,
             )
-        elif p.outcome in (REJECTED_AFTER_DATA, REJECTED_AT_DATA):
+        elif p.outcome in (DataOutcome.REJECTED_AFTER_DATA, DataOutcome.REJECTED_AT_DATA):
             yield r.passed(
                 p.target, f"{where} rejected the {kind.upper()} test in the session: {p.reply}", ev
             )
-        elif p.outcome == REJECTED_AT_RCPT:
+        elif p.outcome is DataOutcome.REJECTED_AT_RCPT:
             yield r.inconclusive(
                 p.target,
                 f"{where} refused the test mailbox {p.recipient} at RCPT ({p.reply}): "
                 "name a mailbox that exists",
                 ev,
             )
-        elif p.outcome == DEFERRED:
+        elif p.outcome is DataOutcome.DEFERRED:
             yield r.inconclusive(
                 p.target, f"{where} deferred the {kind.upper()} test ({p.reply}): run it later", ev
             )
-        elif p.outcome == ERROR:
+        elif p.outcome is DataOutcome.PROTOCOL_ERROR:
+            yield r.inconclusive(
+                p.target, f"{where} answered {p.reply} out of protocol (only a 5xx is a refusal)", ev
+            )
+        elif p.outcome is DataOutcome.ERROR:
             yield r.inconclusive(p.target, f"the {kind.upper()} test could not be sent: {p.error}", ev)
 
 

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from auditor.model import Evidence, Finding, Location, Severity
 from auditor.observations.directory import AddressRef, DirectoryRecipients
 from auditor.observations.postfix import LdapMapCheck, PostfixConfig
-from auditor.observations.smtp import ProbeResult, Verdict
+from auditor.observations.smtp import ProbeResult
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import evidence, fix_param, is_templated, split_list, table_specs
-from auditor.rules.smtp_verdicts import final_reply
+from auditor.rules.smtp_verdicts import Verdict, classify, final_reply
 
 _REF_LDAP_README = "https://www.postfix.org/LDAP_README.html"
 _REF_LDAP_TABLE = "https://www.postfix.org/ldap_table.5.html"
@@ -459,10 +459,11 @@ def _probe_drift(obs: Observations, r: Rule) -> Iterator[Finding]:
             for o, rep in finals
         ]
         rejected = [o.address for o, rep in finals if rep is not None and rep.klass == 5]
-        if pr.verdict in (Verdict.INCONCLUSIVE, Verdict.NOT_PROBED):
+        verdict = classify(pr)
+        if verdict.verdict in (Verdict.INCONCLUSIVE, Verdict.NOT_PROBED):
             # Everything refused (our address blocklisted, a 554 banner) says nothing about the list.
             yield r.inconclusive(
-                target, f"MX {target} could not be measured: {pr.reason or pr.verdict.value}", ev
+                target, f"MX {target} could not be measured: {verdict.reason or verdict.verdict.value}", ev
             )
         elif rejected:
             yield r.fail(

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 from auditor.model import Evidence, Finding, Severity
 from auditor.observations.dns import NXDOMAIN, DnsMx, MxHost
-from auditor.observations.smtp import ProbeResult, Verdict
+from auditor.observations.smtp import ProbeResult
 from auditor.rules.base import Observations, Rule, rule
+from auditor.rules.smtp_verdicts import Verdict, classify
 
 
 def _paths(mx: DnsMx) -> str:
@@ -45,7 +46,7 @@ def _evidence(mx: DnsMx, summary: str = "") -> Evidence:
 def _validates(host: MxHost, domain: str, probes: list[ProbeResult]) -> bool:
     """Every address of an external host was probed and rejects unknown recipients."""
     mine = [p for p in probes if p.domain == domain and p.mx_host == host.name]
-    addrs = {p.address for p in mine if p.verdict is Verdict.REJECTS_UNKNOWN}
+    addrs = {p.address for p in mine if classify(p).verdict is Verdict.REJECTS_UNKNOWN}
     return bool(host.addresses) and set(host.addresses) <= addrs
 
 

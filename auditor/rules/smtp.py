@@ -9,64 +9,97 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from auditor.model import Evidence, Finding, Severity
-from auditor.observations.smtp import (
-    R_BANNER_554,
-    R_CONTROL,
-    R_MAIL_REJECTED,
-    ProbeResult,
-    RcptOutcome,
-    Verdict,
-)
+from auditor.model import Evidence, Finding, Severity, Status
+from auditor.observations.smtp import Expect, Outcome, ProbeResult, RcptOutcome, Reason, Role
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.smtp_verdicts import (
-    GREYLISTED,
-    PERSISTENT_4XX,
-    RETRY_FAILED,
-    controls_accepted,
+    Judged,
+    Verdict,
+    Why,
+    classify,
     final_reply,
+    fix_for,
+    is_control,
+    judge,
+    session_gap,
+    setup_refusal,
+    unknown_outcomes,
 )
 
 _REFS_5321 = "RFC 5321 §6.1"
 
 
-def _evidence(pr: ProbeResult, summary: str = "") -> list[Evidence]:
+def _evidence(pr: ProbeResult, summary: str = "", j: Judged | None = None) -> list[Evidence]:
+    j = j or classify(pr)
     data: dict[str, object] = {
         "domain": pr.domain,
         "mx_host": pr.mx_host,
         "address": pr.address,
         "preference": pr.preference,
-        "verdict": pr.verdict.value,
-        "reason": pr.reason,
+        "verdict": j.verdict.value,
+        "reason": j.reason,
         "source_address": pr.source_address,
         "tls": pr.tls.version if pr.tls.ok else ("failed" if pr.tls.error else "not offered/used"),
     }
     for o in pr.outcomes:
-        data[f"rcpt.{o.role}.{o.address}"] = str(final_reply(o) or o.error or "not asked")
+        data[f"rcpt.{o.role}.{o.address}"] = _reply_text(o)
+    for w in pr.identity.warnings:
+        data.setdefault("identity", [])
+        data["identity"].append(w)  # type: ignore[attr-defined]
     return [
         Evidence(
-            summary=summary or f"probe of {pr.target}: {pr.verdict.value}",
+            summary=summary or f"probe of {pr.target}: {j.verdict.value}",
             transcript=pr.transcript,
             data=data,
         )
     ]
 
 
-def _unmeasured(pr: ProbeResult, r: Rule) -> Finding | None:
-    """The common not-probed / inconclusive outcome, or None when the probe measured something."""
-    if pr.verdict is Verdict.NOT_PROBED:
-        return r.not_applicable(pr.target, f"not probed ({pr.reason}): {pr.detail}", _evidence(pr))
-    if pr.verdict is Verdict.INCONCLUSIVE:
-        return r.inconclusive(pr.target, f"could not measure ({pr.reason}): {pr.detail}", _evidence(pr))
-    return None
-
-
 def _reply_text(o: RcptOutcome) -> str:
+    if o.outcome is Outcome.MAIL_REFUSED:
+        return f"not asked: MAIL FROM answered {o.mail_reply}"
     first = o.reply
-    final = final_reply(o)
     if first is not None and o.retry is not None:
         return f"{first}, on retry {o.retry}"
-    return str(final) if final is not None else (o.error or "no answer")
+    if first is not None:
+        return str(first)
+    return f"no answer ({o.error})" if o.error else "not asked"
+
+
+def _gap(pr: ProbeResult, r: Rule) -> Finding | None:
+    """The common not-probed / nothing-measured outcome, or None when the session got answers."""
+    j = session_gap(pr)
+    if j is None:
+        return None
+    return _unmeasured(pr, r, j)
+
+
+def _unmeasured(pr: ProbeResult, r: Rule, j: Judged, what: str = "") -> Finding:
+    if j.verdict is Verdict.NOT_PROBED:
+        return r.not_applicable(pr.target, f"not probed ({j.reason}): {j.detail}", _evidence(pr, j=j))
+    text = f"could not measure{' ' + what if what else ''} ({j.reason}): {j.detail}"
+    if j.fix:
+        return r.inconclusive(pr.target, f"{text} — {j.fix}", _evidence(pr, j=j), remediation=j.fix)
+    return r.inconclusive(pr.target, text, _evidence(pr, j=j))
+
+
+_RANK = {Status.FAIL: 0, Status.INCONCLUSIVE: 1, Status.PASS: 2, Status.NOT_APPLICABLE: 3}
+
+
+def _combine(r: Rule, pr: ProbeResult, parts: list[Finding]) -> Finding:
+    """One finding per rule and address over every recipient the rule judged there: the worst wins."""
+    if len(parts) == 1:
+        return parts[0]
+    worst = min(parts, key=lambda f: _RANK.get(f.status, 9))
+    others = [f.message for f in parts if f is not worst]
+    return r.finding(
+        worst.status,
+        pr.target,
+        worst.message + "".join(f"; also: {m}" for m in others),
+        worst.evidence,
+        severity=worst.severity,
+        remediation=worst.remediation,
+    )
 
 
 @rule(
@@ -101,40 +134,45 @@ def accepts_unknown(obs: Observations, r: Rule) -> Iterator[Finding]:
     User unknown`` passes. A 4xx is retried (``--retry-after``) before it is judged.
     """
     for pr in obs.of(ProbeResult):
-        gap = _unmeasured(pr, r)
+        gap = _gap(pr, r)
         if gap is not None:
             yield gap
             continue
-        unknown = pr.outcome("unknown")
-        text = _reply_text(unknown) if unknown else ""
-        if pr.verdict is Verdict.ACCEPTS_UNKNOWN:
-            extra = " (after greylisting)" if pr.reason == GREYLISTED else ""
-            yield r.fail(pr.target, f"accepts a random recipient{extra}: {text}", _evidence(pr))
-        elif pr.verdict is Verdict.REJECTS_UNKNOWN:
-            yield r.passed(pr.target, f"rejects a random recipient: {text}", _evidence(pr))
-        elif pr.reason == PERSISTENT_4XX:
-            yield r.passed(
-                pr.target,
-                f"does not accept a random recipient (persistent 4xx, see SMTP-RCPT-003): {text}",
-                _evidence(pr),
-            )
-        else:
-            yield r.inconclusive(
-                pr.target,
-                f"4xx for the random recipient ({text}) and "
-                + ("the retry failed" if pr.reason == RETRY_FAILED else "no retry (use --retry-after)")
-                + ": greylisting not told apart from a persistent 4xx",
-                _evidence(pr),
-            )
+        parts = [_rcpt_001(r, pr, o) for o in unknown_outcomes(pr, r.id)]
+        yield _combine(r, pr, parts) if parts else r.not_applicable(pr.target, "no unknown recipient probed")
+
+
+def _rcpt_001(r: Rule, pr: ProbeResult, o: RcptOutcome) -> Finding:
+    j = judge(pr, o)
+    text = f"{o.address}: {_reply_text(o)}"
+    ev = _evidence(pr, j=j)
+    if j.verdict is Verdict.ACCEPTS_UNKNOWN:
+        extra = " (after greylisting)" if j.why is Why.GREYLISTED else ""
+        return r.fail(pr.target, f"accepts a random recipient{extra}: {text}", ev)
+    if j.verdict is Verdict.REJECTS_UNKNOWN:
+        return r.passed(pr.target, f"rejects a random recipient: {text}", ev)
+    if j.verdict is Verdict.DEFERS_UNKNOWN and j.why is Why.PERSISTENT_4XX:
+        return r.passed(
+            pr.target, f"does not accept a random recipient (persistent 4xx, see SMTP-RCPT-003): {text}", ev
+        )
+    if j.verdict is Verdict.DEFERS_UNKNOWN:
+        return r.inconclusive(
+            pr.target,
+            f"4xx for the random recipient ({text}) and "
+            + ("the retry failed" if j.why is Why.RETRY_FAILED else "no retry (use --retry-after)")
+            + ": greylisting not told apart from a persistent 4xx",
+            ev,
+        )
+    return _unmeasured(pr, r, j, f"{o.address}")
 
 
 _STRENGTH = {Verdict.REJECTS_UNKNOWN: 3, Verdict.DEFERS_UNKNOWN: 2, Verdict.ACCEPTS_UNKNOWN: 1}
 
 
-def _strength(pr: ProbeResult) -> int | None:
-    if pr.verdict is Verdict.DEFERS_UNKNOWN and pr.reason != PERSISTENT_4XX:
+def _strength(j: Judged) -> int | None:
+    if j.verdict is Verdict.DEFERS_UNKNOWN and j.why is not Why.PERSISTENT_4XX:
         return None  # not retried: greylisting may hide either answer
-    return _STRENGTH.get(pr.verdict)
+    return _STRENGTH.get(j.verdict)
 
 
 @rule(
@@ -173,29 +211,34 @@ def weaker_backup(obs: Observations, r: Rule) -> Iterator[Finding]:
             for pr in results:
                 yield r.not_applicable(pr.target, "the domain has a single MX address", _evidence(pr))
             continue
-        primary = [s for s in (_strength(p) for p in results if p.primary) if s is not None]
+        judged = {id(p): classify(p, r.id) for p in results}
+        primary = [s for s in (_strength(judged[id(p)]) for p in results if p.primary) if s is not None]
         best = max(primary) if primary else None
         for pr in results:
-            gap = _unmeasured(pr, r)
-            if gap is not None:
-                yield gap
+            j = judged[id(pr)]
+            if j.verdict in (Verdict.NOT_PROBED, Verdict.INCONCLUSIVE):
+                yield _unmeasured(pr, r, j)
                 continue
-            mine = _strength(pr)
+            mine = _strength(j)
             if mine is None:
-                yield r.inconclusive(pr.target, "4xx for the random recipient, not retried", _evidence(pr))
+                yield r.inconclusive(
+                    pr.target, "4xx for the random recipient, not retried", _evidence(pr, j=j)
+                )
             elif best is None:
                 yield r.inconclusive(
-                    pr.target, "no primary MX address could be measured to compare with", _evidence(pr)
+                    pr.target, "no primary MX address could be measured to compare with", _evidence(pr, j=j)
                 )
             elif mine < best:
                 yield r.fail(
                     pr.target,
-                    f"{pr.verdict.value} while the primary MX rejects more strictly "
+                    f"{j.verdict.value} while the primary MX rejects more strictly "
                     f"({'5xx' if best == 3 else 'persistent 4xx'})",
-                    _evidence(pr),
+                    _evidence(pr, j=j),
                 )
             else:
-                yield r.passed(pr.target, f"{pr.verdict.value}, as strict as the primary MX", _evidence(pr))
+                yield r.passed(
+                    pr.target, f"{j.verdict.value}, as strict as the primary MX", _evidence(pr, j=j)
+                )
 
 
 @rule(
@@ -229,61 +272,96 @@ def persistent_4xx(obs: Observations, r: Rule) -> Iterator[Finding]:
     Severity rises to high when a backup MX of the domain defers too (it queues the mail as well).
     """
     results = obs.of(ProbeResult)
+    persistent = {
+        id(p) for p in results for o in unknown_outcomes(p, r.id) if judge(p, o).why is Why.PERSISTENT_4XX
+    }
     for pr in results:
-        gap = _unmeasured(pr, r)
+        gap = _gap(pr, r)
         if gap is not None:
             yield gap
             continue
-        unknown = pr.outcome("unknown")
-        text = _reply_text(unknown) if unknown else ""
-        if pr.reason == PERSISTENT_4XX:
-            if controls_accepted(pr):
-                backup = [
-                    o.target
-                    for o in results
-                    if o.domain == pr.domain and not o.primary and o.reason == PERSISTENT_4XX and o is not pr
-                ]
-                severity = Severity.HIGH if backup else None
-                extra = f"; a backup MX defers too ({', '.join(backup)})" if backup else ""
-                yield r.fail(
-                    pr.target,
-                    f"persistent 4xx for a random recipient: {text}{extra}",
-                    _evidence(pr),
-                    severity=severity,
-                )
-            else:
-                yield r.inconclusive(
-                    pr.target, f"persistent 4xx, but no control address got 2xx: {text}", _evidence(pr)
-                )
-        elif pr.verdict is Verdict.DEFERS_UNKNOWN:
-            yield r.inconclusive(pr.target, f"4xx not retried ({text}); use --retry-after", _evidence(pr))
-        elif pr.verdict is Verdict.ACCEPTS_UNKNOWN:
-            yield r.not_applicable(pr.target, "accepts the random recipient (SMTP-RCPT-001)", _evidence(pr))
-        elif pr.reason == GREYLISTED:
-            yield r.passed(pr.target, f"greylisting, then a final answer: {text}", _evidence(pr))
-        else:
-            yield r.passed(pr.target, f"5xx for the random recipient: {text}", _evidence(pr))
+        backup = [
+            o.target
+            for o in results
+            if o.domain == pr.domain and not o.primary and id(o) in persistent and o is not pr
+        ]
+        parts = [_rcpt_003(r, pr, o, backup) for o in unknown_outcomes(pr, r.id)]
+        yield _combine(r, pr, parts) if parts else r.not_applicable(pr.target, "no unknown recipient probed")
 
 
-def _single(
-    r: Rule, pr: ProbeResult, role: str, absent: str, bad_class: int, bad_msg: str, good_msg: str
-) -> Finding:
-    """Judge one recipient whose 2xx (bad_class 2) or 5xx (bad_class 5) is the failure."""
-    o = pr.outcome(role)
-    if o is None:
-        return r.not_applicable(pr.target, absent, _evidence(pr))
-    final = final_reply(o)
-    if final is None:
-        return r.inconclusive(pr.target, f"no answer to {o.address}: {o.error or pr.reason}", _evidence(pr))
-    if pr.reason == R_CONTROL and final.klass == 5:
-        return r.inconclusive(
-            pr.target, f"{o.address}: {final}, but every control was refused too", _evidence(pr)
+def _rcpt_003(r: Rule, pr: ProbeResult, o: RcptOutcome, backup: list[str]) -> Finding:
+    j = judge(pr, o)
+    text = f"{o.address}: {_reply_text(o)}"
+    ev = _evidence(pr, j=j)
+    if j.why is Why.PERSISTENT_4XX:
+        severity = Severity.HIGH if backup else None
+        extra = f"; a backup MX defers too ({', '.join(backup)})" if backup else ""
+        return r.fail(
+            pr.target, f"persistent 4xx for a random recipient: {text}{extra}", ev, severity=severity
         )
-    if final.klass == bad_class:
-        return r.fail(pr.target, f"{bad_msg}: RCPT {o.address} → {_reply_text(o)}", _evidence(pr))
-    if final.klass in (2, 5):
-        return r.passed(pr.target, f"{good_msg}: RCPT {o.address} → {_reply_text(o)}", _evidence(pr))
-    return r.inconclusive(pr.target, f"temporary answer for {o.address}: {_reply_text(o)}", _evidence(pr))
+    if j.verdict is Verdict.DEFERS_UNKNOWN:
+        return r.inconclusive(pr.target, f"4xx not retried ({text}); use --retry-after", ev)
+    if j.verdict is Verdict.ACCEPTS_UNKNOWN:
+        return r.not_applicable(pr.target, "accepts the random recipient (SMTP-RCPT-001)", ev)
+    if j.verdict is Verdict.REJECTS_UNKNOWN and j.why is Why.GREYLISTED:
+        return r.passed(pr.target, f"greylisting, then a final answer: {text}", ev)
+    if j.verdict is Verdict.REJECTS_UNKNOWN:
+        return r.passed(pr.target, f"5xx for the random recipient: {text}", ev)
+    return _unmeasured(pr, r, j, o.address)
+
+
+def _expected(r: Rule, pr: ProbeResult, o: RcptOutcome, bad: str, good: str) -> Finding:
+    """Judge one recipient against its scenario's ``expect``: the opposite answer is the failure.
+
+    A refusal of a recipient a safe site refuses proves something only next to an accepted control
+    in the same conditions; a refusal aimed at the probe itself (sender, HELO, blocklist) is no
+    answer about the recipient at all.
+    """
+    ev = _evidence(pr)
+    if o.outcome is Outcome.MAIL_REFUSED and o.role is Role.NULL_POSTMASTER:
+        return r.not_applicable(pr.target, f"MAIL FROM:<> refused ({o.mail_reply}): see SMTP-NULL-001", ev)
+    if o.outcome is Outcome.MAIL_REFUSED or o.reply is None:
+        j = judge(pr, o)
+        return _unmeasured(pr, r, j, o.address)
+    final = final_reply(o)
+    assert final is not None
+    text = f"RCPT {o.address} → {_reply_text(o)}"
+    why = setup_refusal(final)
+    if final.klass == 4 or (final.klass == 5 and why is not None):
+        if why is not None:
+            return r.inconclusive(pr.target, f"{text}: {fix_for(why, pr)}", ev, remediation=fix_for(why, pr))
+        return r.inconclusive(pr.target, f"temporary answer: {text}", ev)
+    if final.klass not in (2, 5):
+        return r.inconclusive(pr.target, f"{text} is no RCPT reply (protocol error)", ev)
+    accepted = final.klass == 2
+    if o.expect is Expect.REFUSE:
+        if accepted:
+            return r.fail(pr.target, f"{bad}: {text}", ev)
+        j = judge(pr, o)
+        if j.verdict is Verdict.INCONCLUSIVE:
+            return _unmeasured(pr, r, j, o.address)
+        return r.passed(pr.target, f"{good}: {text}", ev)
+    if accepted:
+        return r.passed(pr.target, f"{good}: {text}", ev)
+    # A valid address refused: a failure only when another valid address got through (else the
+    # refusal may be aimed at us: every recipient refused).
+    if not any(c is not o and is_control(c) and _got_2xx(c) for c in pr.outcomes):
+        return r.inconclusive(pr.target, f"{text}, but no other valid address was accepted either", ev)
+    return r.fail(pr.target, f"{bad}: {text}", ev)
+
+
+def _got_2xx(o: RcptOutcome) -> bool:
+    return any(x is not None and x.klass == 2 for x in (o.reply, o.retry))
+
+
+def _judge_fed(r: Rule, pr: ProbeResult, absent: str, bad: str, good: str) -> Finding:
+    gap = _gap(pr, r)
+    if gap is not None:
+        return gap
+    fed = pr.fed(r.id)
+    if not fed:
+        return r.not_applicable(pr.target, absent, _evidence(pr))
+    return _combine(r, pr, [_expected(r, pr, o, bad, good) for o in fed])
 
 
 @rule(
@@ -315,13 +393,10 @@ def subdomain_accepted(obs: Observations, r: Rule) -> Iterator[Finding]:
     See the remediation: recipient lists for relay domains and no implicit subdomain matching.
     """
     for pr in obs.of(ProbeResult):
-        gap = _unmeasured(pr, r)
-        yield gap or _single(
+        yield _judge_fed(
             r,
             pr,
-            "subdomain",
             "subdomain probe not run (--no-subdomain-probe)",
-            2,
             "accepts a random subdomain",
             "rejects a random subdomain",
         )
@@ -358,49 +433,68 @@ def null_sender_refused(obs: Observations, r: Rule) -> Iterator[Finding]:
     Accept ``<>`` like any other sender (see the remediation).
     """
     for pr in obs.of(ProbeResult):
-        gap = _unmeasured(pr, r)
+        gap = _gap(pr, r)
         if gap is not None:
             yield gap
             continue
-        null = pr.outcome("null-postmaster")
-        normal = pr.outcome("postmaster")
-        normal_final = final_reply(normal) if normal else None
-        if null is None:
+        nulls = [o for o in pr.fed(r.id) if o.role is Role.NULL_POSTMASTER]
+        if not nulls:
             yield r.not_applicable(
                 pr.target, "null sender not tested on this address (per-address sample)", _evidence(pr)
             )
             continue
-        if null.error == R_MAIL_REJECTED and null.mail_reply is not None:
-            if normal is not None and normal.mail_reply is not None and normal.mail_reply.klass == 2:
-                yield r.fail(pr.target, f"MAIL FROM:<> refused: {null.mail_reply}", _evidence(pr))
-            else:
-                yield r.inconclusive(
-                    pr.target,
-                    f"MAIL FROM:<> refused ({null.mail_reply}), but so was the normal sender",
-                    _evidence(pr),
-                )
-            continue
-        final = final_reply(null)
-        if final is None:
-            yield r.inconclusive(pr.target, f"no answer to the null-sender RCPT: {null.error}", _evidence(pr))
-        elif final.klass == 2:
-            yield r.passed(
-                pr.target, f"MAIL FROM:<> and RCPT {null.address} accepted: {final}", _evidence(pr)
-            )
-        elif final.klass == 5 and normal_final is not None and normal_final.klass == 2:
-            yield r.fail(
-                pr.target,
-                f"RCPT {null.address} refused after MAIL FROM:<> ({final}) but accepted for the normal "
-                f"sender ({normal_final})",
-                _evidence(pr),
-            )
-        else:
-            yield r.inconclusive(
-                pr.target,
-                f"null-sender RCPT answered {_reply_text(null)}; the normal sender "
-                f"got {normal_final or 'no answer'}",
-                _evidence(pr),
-            )
+        yield _combine(r, pr, [_null_001(r, pr, o) for o in nulls])
+
+
+def _null_001(r: Rule, pr: ProbeResult, null: RcptOutcome) -> Finding:
+    ev = _evidence(pr)
+    # The same recipient asked with the normal probe sender, else any accepted valid address.
+    normals = [o for o in pr.outcomes if is_control(o)]
+    normal = next((o for o in normals if o.address.lower() == null.address.lower()), None) or next(
+        (o for o in normals if _got_2xx(o)), None
+    )
+    normal_final = final_reply(normal) if normal else None
+    if null.outcome is Outcome.MAIL_REFUSED and null.mail_reply is not None:
+        refusal = null.mail_reply
+        why = setup_refusal(refusal)
+        normal_in = any(o.mail_reply is not None and o.mail_reply.klass == 2 for o in normals)
+        # "Client host rejected" for <> while our normal sender got in from the same client is
+        # about <>; a rate limit or postscreen is about timing, never about the null sender.
+        if why in (Why.RATE, Why.POSTSCREEN, Why.TARPIT) or (
+            why is not None and why is not Why.SENDER and not normal_in
+        ):
+            fix = fix_for(why, pr)
+            return r.inconclusive(pr.target, f"MAIL FROM:<> refused ({refusal}): {fix}", ev, remediation=fix)
+        if refusal.klass == 5 and normal_in:
+            return r.fail(pr.target, f"MAIL FROM:<> refused: {refusal}", ev)
+        return r.inconclusive(
+            pr.target,
+            f"MAIL FROM:<> refused ({refusal}), and the normal sender was not accepted either"
+            if refusal.klass == 5
+            else f"MAIL FROM:<> answered {refusal}: a temporary refusal, run again later",
+            ev,
+        )
+    final = final_reply(null)
+    if final is None:
+        return _unmeasured(pr, r, judge(pr, null), "the null-sender RCPT")
+    if final.klass == 2:
+        return r.passed(pr.target, f"MAIL FROM:<> and RCPT {null.address} accepted: {final}", ev)
+    why = setup_refusal(final)
+    if final.klass == 5 and why is None and normal_final is not None and normal_final.klass == 2:
+        return r.fail(
+            pr.target,
+            f"RCPT {null.address} refused after MAIL FROM:<> ({final}) but accepted for the normal "
+            f"sender ({normal_final})",
+            ev,
+        )
+    if why is not None:
+        fix = fix_for(why, pr)
+        return r.inconclusive(pr.target, f"null-sender RCPT answered {final}: {fix}", ev, remediation=fix)
+    return r.inconclusive(
+        pr.target,
+        f"null-sender RCPT answered {_reply_text(null)}; the normal sender got {normal_final or 'no answer'}",
+        ev,
+    )
 
 
 @rule(
@@ -430,13 +524,10 @@ def postmaster_refused(obs: Observations, r: Rule) -> Iterator[Finding]:
     Alias postmaster@ in every domain you serve.
     """
     for pr in obs.of(ProbeResult):
-        if pr.reason == R_BANNER_554:
+        if pr.failure is Reason.BANNER_554:
             yield r.not_applicable(pr.target, "the server answers 554 at connection time", _evidence(pr))
             continue
-        gap = _unmeasured(pr, r)
-        yield gap or _single(
-            r, pr, "postmaster", "postmaster scenario not run", 5, "postmaster refused", "postmaster accepted"
-        )
+        yield _judge_fed(r, pr, "postmaster scenario not run", "postmaster refused", "postmaster accepted")
 
 
 @rule(
@@ -468,13 +559,6 @@ def open_relay(obs: Observations, r: Rule) -> Iterator[Finding]:
     Relay only for your own networks and authenticated clients (see the remediation).
     """
     for pr in obs.of(ProbeResult):
-        gap = _unmeasured(pr, r)
-        yield gap or _single(
-            r,
-            pr,
-            "relay",
-            "no --relay-test-domain given",
-            2,
-            "relays to a foreign domain",
-            "refuses to relay",
+        yield _judge_fed(
+            r, pr, "no --relay-test-domain given", "relays to a foreign domain", "refuses to relay"
         )

@@ -5,15 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auditor.model import Evidence, Finding, Location, Severity
-from auditor.observations.smtp import (
-    ACCEPTED,
-    DEFERRED,
-    ERROR,
-    REJECTED_AFTER_DATA,
-    REJECTED_AT_DATA,
-    REJECTED_AT_RCPT,
-    DataProbeResult,
-)
+from auditor.observations.smtp import DataOutcome, DataProbeResult
 from auditor.rules.base import Observations, Rule, rule
 
 _REFS_NDR = (
@@ -88,14 +80,14 @@ def confirmed_backscatter(obs: Observations, r: Rule) -> Iterator[Finding]:
     ``xq7…@example.com``, relays it to the primary, gets ``550 5.1.1`` and bounces to the sender.
     """
     for p in _backscatter_probes(obs):
-        if p.outcome == ACCEPTED and p.bounce_seconds is not None:
+        if p.outcome is DataOutcome.ACCEPTED and p.bounce_seconds is not None:
             yield r.fail(
                 p.target,
                 f"{p.mx_host} [{p.address}] accepted mail for unknown {p.recipient} and bounced it "
                 f"to the envelope sender {p.bounce_seconds:.1f} s later",
                 _evidence(p, "DATA probe accepted, then an NDR arrived at the probe's envelope sender"),
             )
-        elif p.outcome == ACCEPTED:
+        elif p.outcome is DataOutcome.ACCEPTED:
             yield r.inconclusive(
                 p.target,
                 f"{p.mx_host} [{p.address}] accepted mail for unknown {p.recipient}; no bounce arrived "
@@ -103,20 +95,31 @@ def confirmed_backscatter(obs: Observations, r: Rule) -> Iterator[Finding]:
                 + (f"; {p.error}" if p.error else ""),
                 _evidence(p, "accepted at end of DATA; nothing came back in the observation window"),
             )
-        elif p.outcome in (REJECTED_AT_RCPT, REJECTED_AT_DATA, REJECTED_AFTER_DATA):
+        elif p.outcome in (
+            DataOutcome.REJECTED_AT_RCPT,
+            DataOutcome.REJECTED_AT_DATA,
+            DataOutcome.REJECTED_AFTER_DATA,
+        ):
             yield r.passed(
                 p.target,
                 f"{p.mx_host} [{p.address}] refused the unknown recipient in the session ({p.outcome})",
                 _evidence(p, f"refused during SMTP: {p.reply}"),
             )
-        elif p.outcome == DEFERRED:
+        elif p.outcome is DataOutcome.DEFERRED:
             yield r.inconclusive(
                 p.target,
                 f"{p.mx_host} [{p.address}] deferred the DATA probe ({p.reply}): greylisting or a temporary "
                 "failure; run it again later",
                 _evidence(p, f"4xx: {p.reply}"),
             )
-        elif p.outcome == ERROR:
+        elif p.outcome is DataOutcome.PROTOCOL_ERROR:
+            yield r.inconclusive(
+                p.target,
+                f"{p.mx_host} [{p.address}] answered {p.reply}, which no SMTP server may answer there "
+                "(only a 5xx is a refusal): not measured",
+                _evidence(p, f"protocol error: {p.reply}"),
+            )
+        elif p.outcome is DataOutcome.ERROR:
             yield r.inconclusive(
                 p.target,
                 f"DATA probe of {p.mx_host} [{p.address}] could not complete: {p.error}",
@@ -156,17 +159,21 @@ def rejected_after_data(obs: Observations, r: Rule) -> Iterator[Finding]:
     Validate recipients at RCPT time.
     """
     for p in _backscatter_probes(obs):
-        if p.outcome == REJECTED_AFTER_DATA:
+        if p.outcome is DataOutcome.REJECTED_AFTER_DATA:
             yield r.fail(
                 p.target,
                 f"{p.mx_host} [{p.address}] accepted unknown {p.recipient} at RCPT and rejected only "
                 f"after DATA: {p.reply}",
                 _evidence(p, "250 at RCPT, 5xx after end of DATA"),
             )
-        elif p.outcome == REJECTED_AT_RCPT:
+        elif p.outcome is DataOutcome.REJECTED_AT_RCPT:
             yield r.passed(p.target, f"{p.mx_host} [{p.address}] rejects unknown recipients at RCPT")
-        elif p.outcome == DEFERRED:
+        elif p.outcome is DataOutcome.DEFERRED:
             yield r.inconclusive(p.target, f"{p.mx_host} [{p.address}] deferred the probe: {p.reply}")
+        elif p.outcome is DataOutcome.PROTOCOL_ERROR:
+            yield r.inconclusive(
+                p.target, f"{p.mx_host} [{p.address}] answered {p.reply} out of protocol: not measured"
+            )
 
 
 @rule(
@@ -201,7 +208,7 @@ def ndr_to_header_from(obs: Observations, r: Rule) -> Iterator[Finding]:
     Reply to the envelope sender only.
     """
     for p in obs.of(DataProbeResult):
-        if p.outcome != ACCEPTED:
+        if p.outcome is not DataOutcome.ACCEPTED:
             continue
         if p.bounce_to_header_from:
             yield r.fail(

@@ -20,7 +20,7 @@ from auditor.collect.sink import TokenStore
 from auditor.collect.smtp import ProbeSettings, probe_domains
 from auditor.judge import evaluate
 from auditor.model import Status
-from auditor.observations.smtp import ACCEPTED, REJECTED_AT_RCPT, DataProbeResult, ProbeResult
+from auditor.observations.smtp import DataOutcome, DataProbeResult, ProbeResult
 
 pytestmark = pytest.mark.integration
 
@@ -63,10 +63,10 @@ def test_backup_mx_bounce_is_confirmed_end_to_end(lab: Any) -> None:
     results = {o.address: o for o in obs if isinstance(o, DataProbeResult)}
     backup, primary = results["198.18.0.12"], results["198.18.0.11"]
 
-    assert backup.outcome == ACCEPTED
+    assert backup.outcome is DataOutcome.ACCEPTED
     assert backup.bounce_seconds is not None and 0 <= backup.bounce_seconds < 30
     assert backup.bounce_kind == "failure" and backup.bounce_path.startswith(lab.bounce_maildir)
-    assert primary.outcome == REJECTED_AT_RCPT
+    assert primary.outcome is DataOutcome.REJECTED_AT_RCPT
     assert not any(line.startswith("C: DATA") for line in primary.transcript)
     assert len(registered) == 4  # an envelope and a header-From token per probe
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from auditor.collect.smtp import ProbeResult, ProbeSettings, Verdict, probe_domains
+from auditor.collect.smtp import ProbeResult, ProbeSettings, probe_domains
 from auditor.judge import evaluate
 from auditor.model import Finding, Observation, Status
 from auditor.observations.dns import DnsMx
+from auditor.rules.smtp_verdicts import Verdict, classify
 from tests.integration.conftest import assert_lab_routed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -64,9 +65,7 @@ def test_every_expected_mx_address_is_probed_with_the_expected_verdict(lab: Any,
     expected = {(d.domain, mx.address): mx for d in lab.domains if d.in_scope for mx in d.mx}
     assert set(got) == set(expected)
     wrong = {
-        k: (got[k].verdict.value, got[k].reason, got[k].detail)
-        for k, mx in expected.items()
-        if got[k].verdict.value != mx.verdict
+        k: classify(got[k]) for k, mx in expected.items() if classify(got[k]).verdict.value != mx.verdict
     }
     assert not wrong, wrong
 
@@ -74,7 +73,10 @@ def test_every_expected_mx_address_is_probed_with_the_expected_verdict(lab: Any,
 def test_sloppy_backup_fails_rcpt_002_and_primary_passes(lab: Any, run: dict[str, Any]) -> None:
     got = probes(run)
     primary, backup = (got[("example.test", a)] for a in lab.mx_addresses("example.test"))
-    assert primary.verdict is Verdict.REJECTS_UNKNOWN and backup.verdict is Verdict.ACCEPTS_UNKNOWN
+    assert (
+        classify(primary).verdict is Verdict.REJECTS_UNKNOWN
+        and classify(backup).verdict is Verdict.ACCEPTS_UNKNOWN
+    )
     rcpt002 = findings(run, "SMTP-RCPT-002")
     assert rcpt002[backup.target].status is Status.FAIL
     assert rcpt002[primary.target].status is Status.PASS
@@ -91,11 +93,14 @@ def test_greylisting_told_apart_from_persistent_4xx(lab: Any, run: dict[str, Any
     unknown = grey.outcome("unknown")
     assert unknown is not None and unknown.reply is not None and unknown.reply.klass == 4
     assert unknown.retry is not None and unknown.retry.klass == 5
-    assert grey.verdict is Verdict.REJECTS_UNKNOWN and grey.reason == "greylisted"
+    assert classify(grey).verdict is Verdict.REJECTS_UNKNOWN and classify(grey).reason == "greylisted"
     assert findings(run, "SMTP-RCPT-003")[grey.target].status is Status.PASS
     for domain in ("softbounce.test", "tempfail.test"):
         pr = got[(domain, lab.mx_addresses(domain)[0])]
-        assert pr.verdict is Verdict.DEFERS_UNKNOWN and pr.reason == "persistent-4xx", (pr.reason, pr.detail)
+        assert classify(pr).verdict is Verdict.DEFERS_UNKNOWN and classify(pr).reason == "persistent-4xx", (
+            classify(pr).reason,
+            classify(pr).detail,
+        )
         assert findings(run, "SMTP-RCPT-003")[pr.target].status is Status.FAIL
 
 
@@ -139,5 +144,7 @@ def test_session_splitting_against_real_postfix(lab: Any) -> None:
         o for o in obs if isinstance(o, ProbeResult) and o.address == lab.mx_addresses("example.test")[0]
     ]
     assert {o.domain for o in strict} == set(domains)
-    assert all(o.verdict is Verdict.REJECTS_UNKNOWN for o in strict), [(o.reason, o.detail) for o in strict]
+    assert all(classify(o).verdict is Verdict.REJECTS_UNKNOWN for o in strict), [
+        (classify(o).reason, classify(o).detail) for o in strict
+    ]
     assert max(o.sessions for o in strict) >= 2

@@ -3,7 +3,8 @@
 ``probe_domains(domains, settings)`` is the Python API the ``probe``, ``audit`` and ``demo``
 commands call: DNS first (:mod:`auditor.collect.dns`), then one RCPT-only conversation per MX
 address (:mod:`.engine`), never DATA. It returns the DNS observations and one
-:class:`~auditor.observations.smtp.ProbeResult` per (domain, MX host, address).
+:class:`~auditor.observations.smtp.ProbeResult` per (domain, MX host, address): the replies, no
+verdict (:mod:`auditor.rules.smtp_verdicts` judges them).
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import asyncio
 from collections.abc import Sequence
 
 from auditor.collect import dns as dns_collect
+from auditor.collect.smtp import identity
 from auditor.collect.smtp.engine import Engine, Plan, Progress, check_settings, describe, make_plan
 from auditor.collect.smtp.scenarios import load as load_scenarios
 from auditor.model import Observation
-from auditor.observations.smtp import ProbeResult, ProbeSettings, Verdict
+from auditor.observations.smtp import ProbeResult, ProbeSettings
 
 
 def plan_probes(domains: Sequence[str], settings: ProbeSettings) -> tuple[list[dns_collect.DnsMx], Plan]:
     """DNS lookups and the session plan, without opening any SMTP connection."""
+    settings = identity.resolve(settings)
     check_settings(settings)
     domains = [dns_collect.normalize_domain(d) for d in domains]
     mx = dns_collect.collect(
@@ -51,7 +54,6 @@ def probe_domains(
 __all__ = [
     "ProbeResult",
     "ProbeSettings",
-    "Verdict",
     "describe",
     "plan_probes",
     "probe_domains",

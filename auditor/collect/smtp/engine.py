@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from auditor.collect.dns import normalize_domain
+from auditor.collect.smtp import identity as identity_check
 from auditor.collect.smtp import vantage
 from auditor.collect.smtp.client import ProbeError, SmtpClient
 from auditor.collect.smtp.scenarios import Scenario
@@ -30,25 +31,17 @@ from auditor.model import InputError
 from auditor.observations.dns import FAILED as DNS_FAILED
 from auditor.observations.dns import DnsMx
 from auditor.observations.smtp import (
-    R_421,
-    R_AUDIT_TIMEOUT,
-    R_BANNER,
-    R_BANNER_554,
-    R_ERROR_BUDGET,
-    R_EXTERNAL,
-    R_MAIL_REJECTED,
-    R_NO_ADDRESS,
-    R_PROTOCOL,
-    R_TIMEOUT,
-    R_TRUSTED,
+    Expect,
+    Identity,
+    Outcome,
     ProbeResult,
     ProbeSettings,
     RcptOutcome,
+    Reason,
     Reply,
+    Role,
     TlsInfo,
-    Verdict,
 )
-from auditor.rules.smtp_verdicts import classify
 
 _ALNUM = string.ascii_lowercase + string.digits
 Progress = Callable[[str], None]
@@ -59,16 +52,31 @@ def random_local_part(prefix: str, length: int = 20) -> str:
     return prefix + "".join(secrets.choice(_ALNUM) for _ in range(max(length - len(prefix), 8)))
 
 
+Stop = tuple[Reason | None, str]  # why a session ended: (None, "") when it ended as planned
+
+
 @dataclass
 class Item:
     """One RCPT to ask: in a null-sender transaction of its own, or in the shared transaction."""
 
     domain: str
-    role: str
+    role: Role
     recipient: str
     scenario: str
     null_sender: bool = False
-    expect_accept: bool = False  # a safe site answers 2xx (the scenario's ``safe``; controls)
+    expect: Expect = Expect.REFUSE  # what a safe site answers (the scenario's ``expect``; controls: 2xx)
+    feeds: tuple[str, ...] = ()
+
+    @property
+    def expect_accept(self) -> bool:
+        return self.expect is Expect.ACCEPT
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.role, self.recipient)
+
+    def blank(self) -> RcptOutcome:
+        return RcptOutcome(self.role, self.recipient, self.scenario, expect=self.expect, feeds=self.feeds)
 
 
 @dataclass
@@ -78,6 +86,7 @@ class Acc:
     domain: str
     host: str
     address: str
+    port: int
     preference: int
     primary: bool
     outcomes: dict[tuple[str, str], RcptOutcome] = field(default_factory=dict)
@@ -87,24 +96,36 @@ class Acc:
     tls: TlsInfo = field(default_factory=TlsInfo)
     transcript: list[str] = field(default_factory=list)
     sessions: int = 0
+    reconnects: int = 0
     timings: dict[str, float] = field(default_factory=dict)
-    failure: str = ""
+    failure: Reason | None = None
     failure_detail: str = ""
+    failure_in_retry: bool = False
     source: str = ""
-    skip: str = ""  # not probed: R_EXTERNAL / R_NO_ADDRESS / R_TRUSTED
+    identity: Identity = field(default_factory=Identity)
     null_tested: bool = False
 
+    def fail(self, reason: Reason, detail: str, retry: bool) -> None:
+        """Keep the first failure (of the first pass: a retry failure never hides a first-pass one)."""
+        if self.failure is None:
+            self.failure, self.failure_detail, self.failure_in_retry = reason, detail, retry
+
     def result(self) -> ProbeResult:
-        pr = ProbeResult(
+        return ProbeResult(
             target=f"{self.domain} {self.host}[{self.address}]"
             if self.address
             else f"{self.domain} {self.host}",
             domain=self.domain,
             mx_host=self.host,
             address=self.address,
+            port=self.port,
             preference=self.preference,
             primary=self.primary,
+            failure=self.failure,
+            detail=self.failure_detail,
+            failure_in_retry=self.failure_in_retry,
             source_address=self.source,
+            identity=self.identity,
             banner=self.banner,
             ehlo=self.ehlo,
             extensions=self.extensions,
@@ -112,14 +133,10 @@ class Acc:
             outcomes=tuple(self.outcomes.values()),
             null_sender_tested=self.null_tested,
             sessions=self.sessions,
+            reconnects=self.reconnects,
             timings=dict(self.timings),
             transcript=tuple(self.transcript),
         )
-        if self.skip:
-            verdict = Verdict.INCONCLUSIVE if self.skip in (R_TRUSTED, R_TIMEOUT) else Verdict.NOT_PROBED
-            return dataclasses.replace(pr, verdict=verdict, reason=self.skip, detail=self.failure_detail)
-        verdict, reason, detail = classify(pr, self.failure, self.failure_detail)
-        return dataclasses.replace(pr, verdict=verdict, reason=reason, detail=detail)
 
 
 @dataclass
@@ -147,6 +164,7 @@ def make_plan(
     mx: Sequence[DnsMx], settings: ProbeSettings, scenarios: Sequence[Scenario], domains: Sequence[str]
 ) -> Plan:
     """Targets (one per MX address) with the RCPT items of every domain they serve."""
+    settings = identity_check.resolve(settings)
     scope = [normalize_domain(d) for d in domains]
     check_settings(settings)
     controls: dict[str, list[str]] = {}
@@ -173,24 +191,23 @@ def make_plan(
         for h in rec.hosts:
             primary = h.preference == best
             if h.external and not settings.allow_external_mx:
-                acc = Acc(rec.target, h.name, "", h.preference, primary, skip=R_EXTERNAL)
-                acc.failure_detail = f"{h.name} is outside the domains in scope; use --allow-external-mx"
+                acc = Acc(rec.target, h.name, "", settings.port, h.preference, primary)
+                acc.fail(
+                    Reason.EXTERNAL,
+                    f"{h.name} is outside the domains in scope; use --allow-external-mx",
+                    False,
+                )
                 skipped.append(acc)
                 continue
             if not h.addresses:
                 # A lookup that failed (timeout, SERVFAIL) hides an MX we could not measure: that is
                 # inconclusive. Only a host that really has no address is "not probed".
                 lookup_failed = h.status in DNS_FAILED
-                acc = Acc(
-                    rec.target,
-                    h.name,
-                    "",
-                    h.preference,
-                    primary,
-                    skip=R_TIMEOUT if lookup_failed else R_NO_ADDRESS,
-                )
-                acc.failure_detail = h.detail or (
-                    "address lookup failed" if lookup_failed else "no A/AAAA record"
+                acc = Acc(rec.target, h.name, "", settings.port, h.preference, primary)
+                acc.fail(
+                    Reason.TIMEOUT if lookup_failed else Reason.NO_ADDRESS,
+                    h.detail or ("address lookup failed" if lookup_failed else "no A/AAAA record"),
+                    False,
                 )
                 skipped.append(acc)
                 continue
@@ -198,7 +215,7 @@ def make_plan(
                 t = targets.setdefault(addr, Target(h.name, addr, settings.port))
                 if rec.target in t.accs:
                     continue
-                t.accs[rec.target] = Acc(rec.target, h.name, addr, h.preference, primary)
+                t.accs[rec.target] = Acc(rec.target, h.name, addr, settings.port, h.preference, primary)
                 t.items.extend(_items(rec.target, active, values, controls.get(rec.target, []), t, settings))
     for t in targets.values():
         t.items.sort(key=_item_rank)  # stable: domains keep their order within each rank
@@ -219,12 +236,14 @@ def _item_rank(it: Item) -> int:
 
 def check_settings(settings: ProbeSettings) -> None:
     """Everything from the user that ends up in an SMTP command, checked before any network use."""
-    check_smtp_token(settings.ehlo, "EHLO name")
+    check_smtp_token(settings.ehlo, "EHLO name (--ehlo)")
     check_address(settings.mail_from, "probe sender (--mail-from)")
     for c in settings.controls:
         check_address(c, "--control")
     if settings.relay_test_domain:
         normalize_domain(settings.relay_test_domain, "--relay-test-domain")
+    if not 0 < settings.port < 65536:
+        raise InputError(f"--port {settings.port}: must be 1-65535")
 
 
 def check_smtp_token(value: str, what: str) -> None:
@@ -249,6 +268,10 @@ def _enabled(s: Scenario, settings: ProbeSettings) -> bool:
     return True
 
 
+# --control addresses judge nothing themselves; every rule that needs an accepted address reads them.
+CONTROL_FEEDS: tuple[str, ...] = ()
+
+
 def _items(
     domain: str,
     active: Sequence[Scenario],
@@ -261,11 +284,13 @@ def _items(
     nulls_here = sum(1 for i in t.items if i.null_sender)
     for s in active:
         if s.null_sender and nulls_here < settings.null_sender_per_address:
-            out.append(Item(domain, s.role, s.recipient_for(**values), s.name, True))
+            out.append(Item(domain, s.role, s.recipient_for(**values), s.name, True, s.expect, s.feeds))
             t.accs[domain].null_tested = True
-    out.extend(Item(domain, "control", c, "control", expect_accept=True) for c in controls)
     out.extend(
-        Item(domain, s.role, s.recipient_for(**values), s.name, expect_accept=s.safe == "2xx")
+        Item(domain, Role.CONTROL, c, "control", expect=Expect.ACCEPT, feeds=CONTROL_FEEDS) for c in controls
+    )
+    out.extend(
+        Item(domain, s.role, s.recipient_for(**values), s.name, expect=s.expect, feeds=s.feeds)
         for s in active
         if not s.null_sender
     )
@@ -274,7 +299,8 @@ def _items(
 
 def describe(plan: Plan, settings: ProbeSettings) -> list[str]:
     """Human-readable list of the sessions a run would open (``--dry-run``)."""
-    lines: list[str] = []
+    settings = identity_check.resolve(settings)
+    lines: list[str] = [f"identity: EHLO {settings.ehlo}, MAIL FROM:<{settings.mail_from}>"]
     for t in plan.targets:
         nulls = [i for i in t.items if i.null_sender]
         rcpts = [i for i in t.items if not i.null_sender]
@@ -288,25 +314,37 @@ def describe(plan: Plan, settings: ProbeSettings) -> list[str]:
             sender = "<>" if i.null_sender else f"<{settings.mail_from}>"
             lines.append(f"    {i.domain}: MAIL FROM:{sender} RCPT TO:<{i.recipient}>  ({i.scenario})")
     for a in plan.skipped:
-        lines.append(f"not probed: {a.domain} via {a.host} ({a.skip}: {a.failure_detail})")
+        lines.append(f"not probed: {a.domain} via {a.host} ({a.failure}: {a.failure_detail})")
     if not plan.targets:
         lines.append("no MX address to probe")
     return lines
+
+
+def after220_deferral(reply: Reply) -> bool:
+    """postscreen's answer to a client that just passed its after-220 tests: come back (reconnect).
+
+    postscreen cannot hand a live connection to smtpd, so it defers every RCPT of that first session
+    with this reply; the next connection goes straight through (postscreen(8) "after 220 greeting").
+    """
+    return reply.code == 450 and "service currently unavailable" in reply.text.lower()
 
 
 class Engine:
     """Runs a plan: first pass, then (with ``retry_after``) the greylisting retry of 4xx answers."""
 
     def __init__(self, settings: ProbeSettings, progress: Progress | None = None) -> None:
-        self.s = settings
+        self.s = identity_check.resolve(settings)
         self.progress = progress or (lambda _m: None)
         self._host_locks: dict[str, asyncio.Semaphore] = {}
         self._last_session: dict[str, float] = {}
         self._trusted = vantage.parse_networks(settings.trusted_networks)
         self._retry_pending: dict[str, list[Item]] = {}
+        self._identity: dict[str, Identity] = {}  # per source address
+        self._scope: set[str] = set()
 
     async def run(self, plan: Plan) -> list[ProbeResult]:
         pending: dict[str, list[Item]] = {t.address: list(t.items) for t in plan.targets}
+        self._scope = {d for t in plan.targets for d in t.accs}
         try:
             async with asyncio.timeout(self.s.audit_timeout):
                 await self._pass(plan.targets, pending, retry=False)
@@ -315,11 +353,13 @@ class Engine:
             self.progress(f"probe: audit time bound of {self.s.audit_timeout:g} s reached")
             for t in plan.targets:
                 for it in pending.get(t.address, []):
-                    self._error(t, it, R_AUDIT_TIMEOUT, "not asked before the audit's time bound", False)
+                    self._error(t, it, Reason.AUDIT_TIMEOUT, "not asked before the audit's time bound", False)
                 for it in self._retry_pending.get(t.address, []):
-                    self._error(t, it, R_AUDIT_TIMEOUT, "", True)
+                    self._error(
+                        t, it, Reason.AUDIT_TIMEOUT, "not asked again before the audit's time bound", True
+                    )
                 for acc in t.accs.values():
-                    acc.failure = acc.failure or R_AUDIT_TIMEOUT
+                    acc.fail(Reason.AUDIT_TIMEOUT, "the audit's time bound was reached", False)
         results = [a.result() for t in plan.targets for a in t.accs.values()]
         results.extend(a.result() for a in plan.skipped)
         return results
@@ -357,47 +397,97 @@ class Engine:
         await self._pass([t for t in targets if t.address in pending], pending, retry=True)
 
     def _answered(self, t: Target, it: Item) -> bool:
-        o = t.accs[it.domain].outcomes.get((it.role, it.recipient))
+        o = t.accs[it.domain].outcomes.get(it.key)
         return o is not None and o.reply is not None
+
+    async def _identity_for(self, source: str) -> Identity:
+        """The sender/EHLO DNS check, once per source address; its warnings go to the progress line."""
+        known = self._identity.get(source)
+        if known is not None:
+            return known
+        ident = await asyncio.to_thread(identity_check.check, self.s, source, self._scope)
+        self._identity[source] = ident
+        for w in ident.warnings:
+            self.progress(f"probe: warning: {w}")
+        return ident
 
     async def _run_target(self, t: Target, items: list[Item], retry: bool) -> None:
         # pyroute2's synchronous API runs its own event loop: keep it off ours.
         source = await asyncio.to_thread(vantage.source_address, t.address, t.port, self.s.source_address)
         net = vantage.trusted(source, self._trusted)
+        ident = await self._identity_for(source) if self.s.check_identity else Identity()
         for acc in t.accs.values():
             acc.source = source
+            acc.identity = ident
         if net is not None:
             for acc in t.accs.values():
-                acc.skip = R_TRUSTED
-                acc.failure_detail = f"our source address {source} is inside the trusted network {net}"
+                acc.fail(
+                    Reason.TRUSTED, f"our source address {source} is inside the trusted network {net}", retry
+                )
             items.clear()
             return
         if items:  # progress: which MX, which stage (the audit shows it as its live line on a terminal)
             stage = "retrying 4xx answers" if retry else "probing"
             self.progress(f"probe: {stage} {t.label}: {len({it.domain for it in items})} domain(s)")
-        backed_off = False
-        for _ in range(len(items) + 2):  # every normal session consumes at least one item
+        backed_off = reconnected = False
+        reason: Reason | None = None
+        detail = ""
+        for _ in range(len(items) + 3):  # every normal session consumes at least one item
             if not items:
                 return
             await self._polite_wait(t.host)
-            before = len(items)
+            before = list(items)
             reason, detail = await self._session(t, items, retry)
             self._last_session[t.host] = time.monotonic()
-            if reason == R_421 and not backed_off:
+            if not reconnected and self._after220(t, before, items, retry):
+                # postscreen's after-220 tests passed: it defers this session, the next goes through.
+                reconnected = True
+                self.progress(f"probe: {t.label} deferred us after its 220 tests; reconnecting once")
+                await asyncio.sleep(self.s.reconnect_pause)
+                continue
+            if reason is Reason.R421 and not backed_off:
                 backed_off = True
                 self.progress(f"probe: {t.label} answered 421; backing off {self.s.backoff_421:g} s")
                 await asyncio.sleep(self.s.backoff_421)
                 continue
-            if reason:
+            if reason is not None:
                 break
-            if len(items) == before:
-                reason, detail = R_ERROR_BUDGET, "no progress within one session"
+            if len(items) == len(before):
+                reason, detail = Reason.ERROR_BUDGET, "no progress within one session"
                 break
         else:
-            reason, detail = R_ERROR_BUDGET, "session limit reached"
+            reason, detail = Reason.ERROR_BUDGET, "session limit reached"
         for it in list(items):
             self._error(t, it, reason, detail, retry)
         items.clear()
+
+    def _after220(self, t: Target, before: list[Item], items: list[Item], retry: bool) -> bool:
+        """Every RCPT answered in the session was postscreen's deferral: forget them, ask again."""
+        asked = [it for it in before if it not in items]
+        answers = [self._last_reply(t, it, retry) for it in asked]
+        if not asked or not all(r is not None and after220_deferral(r) for r in answers):
+            return False
+        for it in asked:
+            acc = t.accs[it.domain]
+            old = acc.outcomes[it.key]
+            acc.outcomes[it.key] = (
+                dataclasses.replace(
+                    old, retried=False, retry_outcome=Outcome.NOT_ASKED, retry=None, retry_mail_reply=None
+                )
+                if retry
+                else it.blank()
+            )
+            acc.reconnects += 1
+            acc.transcript.append("*: deferred by an after-220 test (postscreen): reconnecting once")
+        rank = {id(it): i for i, it in enumerate(before)}
+        items[:] = sorted([*items, *asked], key=lambda it: rank[id(it)])
+        return True
+
+    def _last_reply(self, t: Target, it: Item, retry: bool) -> Reply | None:
+        o = t.accs[it.domain].outcomes.get(it.key)
+        if o is None:
+            return None
+        return o.retry if retry else o.reply
 
     async def _polite_wait(self, host: str) -> None:
         last = self._last_session.get(host)
@@ -406,37 +496,62 @@ class Engine:
             if wait > 0:
                 await asyncio.sleep(wait)
 
-    def _error(self, t: Target, it: Item, reason: str, detail: str, retry: bool) -> None:
+    def _error(self, t: Target, it: Item, reason: Reason, detail: str, retry: bool) -> None:
         acc = t.accs[it.domain]
-        key = (it.role, it.recipient)
-        old = acc.outcomes.get(key) or RcptOutcome(it.role, it.recipient, it.scenario)
+        old = acc.outcomes.get(it.key) or it.blank()
         if retry:
-            acc.outcomes[key] = dataclasses.replace(old, retry_error=old.retry_error or reason)
+            acc.outcomes[it.key] = dataclasses.replace(
+                old, retried=True, retry_error=old.retry_error or reason
+            )
         else:
-            acc.outcomes[key] = dataclasses.replace(old, error=old.error or reason)
-            if not acc.failure:
-                acc.failure, acc.failure_detail = reason, detail
+            acc.outcomes[it.key] = dataclasses.replace(old, error=old.error or reason)
+        acc.fail(reason, detail, retry)
 
     def _record(
         self, t: Target, it: Item, reply: Reply, mail: Reply | None, elapsed: float, retry: bool
     ) -> None:
         acc = t.accs[it.domain]
-        key = (it.role, it.recipient)
-        old = acc.outcomes.get(key)
+        old = acc.outcomes.get(it.key)
         if retry:
-            old = old or RcptOutcome(it.role, it.recipient, it.scenario)
-            acc.outcomes[key] = dataclasses.replace(old, retry=reply)
+            old = old or it.blank()
+            acc.outcomes[it.key] = dataclasses.replace(
+                old, retried=True, retry_outcome=Outcome.ANSWERED, retry=reply, retry_mail_reply=mail
+            )
         elif old is None:  # the usual case: the constructor is cheaper than replace()
-            acc.outcomes[key] = RcptOutcome(
-                it.role, it.recipient, it.scenario, reply=reply, elapsed=round(elapsed, 3), mail_reply=mail
+            acc.outcomes[it.key] = RcptOutcome(
+                it.role,
+                it.recipient,
+                it.scenario,
+                expect=it.expect,
+                feeds=it.feeds,
+                outcome=Outcome.ANSWERED,
+                reply=reply,
+                elapsed=round(elapsed, 3),
+                mail_reply=mail,
             )
         else:
-            acc.outcomes[key] = dataclasses.replace(
-                old, reply=reply, mail_reply=mail, elapsed=round(elapsed, 3)
+            acc.outcomes[it.key] = dataclasses.replace(
+                old, outcome=Outcome.ANSWERED, reply=reply, mail_reply=mail, elapsed=round(elapsed, 3)
             )
 
-    async def _session(self, t: Target, items: list[Item], retry: bool) -> tuple[str, str]:
-        """One SMTP session; answered items are removed from ``items``. Returns (reason, detail)."""
+    def _record_mail_refused(self, t: Target, it: Item, mail: Reply, retry: bool) -> None:
+        acc = t.accs[it.domain]
+        old = acc.outcomes.get(it.key) or it.blank()
+        if retry:
+            acc.outcomes[it.key] = dataclasses.replace(
+                old,
+                retried=True,
+                retry_outcome=Outcome.MAIL_REFUSED,
+                retry_error=Reason.MAIL_REJECTED,
+                retry_mail_reply=mail,
+            )
+        else:
+            acc.outcomes[it.key] = dataclasses.replace(
+                old, outcome=Outcome.MAIL_REFUSED, error=Reason.MAIL_REJECTED, mail_reply=mail
+            )
+
+    async def _session(self, t: Target, items: list[Item], retry: bool) -> Stop:
+        """One SMTP session; answered items are removed from ``items``."""
         c = SmtpClient(
             timeout=self.s.timeout, max_lines=self.s.max_reply_lines, max_line_length=self.s.max_line_length
         )
@@ -445,22 +560,23 @@ class Engine:
         at_start = {i.domain for i in items}
         touched: set[str] = set()
         t0 = time.monotonic()
-        reason, detail = "", ""
+        reason: Reason | None = None
+        detail = ""
         try:
             reason, detail = await self._converse(c, t, items, retry, touched)
         except ProbeError as exc:
             reason, detail = exc.reason, exc.detail
             c.note(f"session ended: {exc}")
         except Exception as exc:  # a server must never crash the audit: record it, move on
-            reason, detail = R_PROTOCOL, f"unexpected {type(exc).__name__}: {exc}"[:300]
+            reason, detail = Reason.PROTOCOL, f"unexpected {type(exc).__name__}: {exc}"[:300]
             c.note(f"session ended: {detail}")
         finally:
-            if reason and reason not in (R_421,):
+            if reason is not None and reason is not Reason.R421:
                 c.abort()
             else:
-                await c.quit()  # a no-op when the last pipelined group already carried QUIT
+                await c.quit()  # a no-op when the last group already carried QUIT
         elapsed = time.monotonic() - t0
-        share = touched | (at_start if reason else set())
+        share = touched | (at_start if reason is not None else set())
         views = _domain_views(c.lines, share)
         for d in share:
             acc = t.accs[d]
@@ -468,13 +584,13 @@ class Engine:
             acc.timings.setdefault("first_session_s", round(elapsed, 3))
             acc.transcript.append(f"*: session {acc.sessions} to {t.label}")
             acc.transcript.extend(views[d])
-            if reason and not acc.failure and not retry:
-                acc.failure, acc.failure_detail = reason, detail
+            if reason is not None and not retry:
+                acc.fail(reason, detail, retry)
         return reason, detail
 
     async def _converse(
         self, c: SmtpClient, t: Target, items: list[Item], retry: bool, touched: set[str]
-    ) -> tuple[str, str]:
+    ) -> Stop:
         s = self.s
         t0 = time.monotonic()
         banner = await c.connect(t.address, t.port, s.source_address)
@@ -484,289 +600,197 @@ class Engine:
             a.banner = banner
             a.timings["banner_s"] = round(banner_s, 3)
         if banner.code != 220:
-            reason = R_BANNER_554 if banner.code == 554 else R_421 if banner.code == 421 else R_BANNER
+            reason = (
+                Reason.BANNER_554
+                if banner.code == 554
+                else Reason.R421
+                if banner.code == 421
+                else Reason.BANNER
+            )
             return reason, f"greeting {banner}"
+        # Never pipeline before EHLO, and never speak before the last line of the greeting.
         ehlo = await c.ehlo(s.ehlo)
-        if ehlo.code == 421:
-            return R_421, f"EHLO answered {ehlo}"
-        if ehlo.klass != 2:
-            return R_PROTOCOL, f"EHLO/HELO refused: {ehlo}"
+        stop = _greeting_stop(ehlo, "EHLO")
+        if stop is not None:
+            for a in fresh:
+                a.ehlo = ehlo
+            return stop
         tls = TlsInfo(offered="STARTTLS" in c.extensions)
         if tls.offered:
-            reply, tls = await c.starttls()  # a failed handshake raises ProbeError(R_TLS)
+            reply, tls = await c.starttls()  # a failed handshake raises ProbeError(Reason.TLS)
             if reply.code == 421:
-                return R_421, f"STARTTLS answered {reply}"
+                return Reason.R421, f"STARTTLS answered {reply}"
             if tls.ok:
                 ehlo = await c.ehlo(s.ehlo)
-                if ehlo.klass != 2:
-                    return (R_421 if ehlo.code == 421 else R_PROTOCOL), f"EHLO after STARTTLS: {ehlo}"
+                stop = _greeting_stop(ehlo, "EHLO after STARTTLS")
+                if stop is not None:
+                    return stop
         for a in fresh:
             a.ehlo, a.extensions, a.tls = ehlo, tuple(sorted(c.extensions)), tls
         tally = _Tally(s.max_rejections_per_session, junk=_greetings_sent(c))
-        pipelining = "PIPELINING" in c.extensions
+        session = _Session(self, c, t, items, tally, retry, touched, "PIPELINING" in c.extensions)
+        return await session.run()
+
+
+def _greeting_stop(reply: Reply, what: str) -> Stop | None:
+    """EHLO/HELO needs a 250: a 421 stops the host, a 5xx is a refusal, anything else a desync."""
+    if reply.code == 250:
+        return None
+    if reply.code == 421:
+        return Reason.R421, f"{what} answered {reply}"
+    if reply.klass in (4, 5):
+        return Reason.EHLO_REFUSED, f"{what}/HELO refused: {reply}"
+    return Reason.PROTOCOL, f"{what} answered {reply}: not a greeting reply (replies out of step?)"
+
+
+def _lockstep_stop(line: str, reply: Reply) -> bool:
+    """In lock-step, stop the group after a 421 or a refused MAIL (its RCPTs would only get 503s)."""
+    return reply.code == 421 or (line.startswith("MAIL") and reply.klass != 2)
+
+
+@dataclass
+class _Session:
+    """The transactions of one session, in one code path; PIPELINING only changes how a group is sent.
+
+    A group is a list of commands that the server's error budget affords even if every one of them
+    is refused: (RSET,) MAIL and RCPTs. With PIPELINING (RFC 2920) a group goes out at once; in
+    lock-step one command at a time, and the group ends early after a refused MAIL or a 421.
+    """
+
+    engine: Engine
+    c: SmtpClient
+    t: Target
+    items: list[Item]
+    tally: _Tally
+    retry: bool
+    touched: set[str]
+    pipelining: bool
+
+    async def run(self) -> Stop:
+        tally = self.tally
         # Null-sender transactions: one RCPT each (Postfix reject_multi_recipient_bounce).
-        for it in [i for i in items if i.null_sender]:
+        for it in [i for i in self.items if i.null_sender]:
             if not tally.affords(rcpts=1):
                 break
-            stop = await self._null_transaction(c, t, items, it, tally, retry, touched, pipelining)
+            self.c.tag = it.domain
+            stop = await self._transaction("MAIL FROM:<>", [it], null=True)
             if stop is not None:
                 return stop
         # Shared transactions, as many per session as the budgets allow, RSET between them.
         # RFC 5321 §4.5.3.1.8: servers must take at least 100 recipients per transaction.
-        mail_line = f"MAIL FROM:<{s.mail_from}>"
-        run = self._shared_pipelined if pipelining else self._shared_lockstep
+        mail_line = f"MAIL FROM:<{self.engine.s.mail_from}>"
         while tally.affords(rcpts=1):
-            shared = [i for i in items if not i.null_sender][: s.max_rcpts_per_transaction]
+            shared = [i for i in self.items if not i.null_sender][: self.engine.s.max_rcpts_per_transaction]
             if not shared:
                 break
-            c.tag = None
+            self.c.tag = None
             before = tally.transactions
-            stop = await run(c, t, items, shared, tally, retry, touched, mail_line)
+            stop = await self._transaction(mail_line, shared, null=False)
             if stop is not None:
                 return stop
             if tally.transactions == before:  # nothing could be sent: never loop without progress
                 break
-        c.tag = None
-        return await self._close(c, tally, pipelining)
+        self.c.tag = None
+        return await self._close()
 
-    async def _null_transaction(
-        self,
-        c: SmtpClient,
-        t: Target,
-        items: list[Item],
-        it: Item,
-        tally: _Tally,
-        retry: bool,
-        touched: set[str],
-        pipelining: bool,
-    ) -> tuple[str, str] | None:
-        """MAIL FROM:<> + one RCPT (RSET first when a transaction is open): one group when pipelining."""
-        c.tag = it.domain
-        touched.add(it.domain)
-        rcpt_line = f"RCPT TO:<{it.recipient}>"
-        t1 = time.monotonic()
-        if pipelining:
-            lead = [(it.domain, line) for _tag, line in tally.lead("MAIL FROM:<>")]  # this domain's lines
-            replies = await c.pipeline([*lead, (it.domain, rcpt_line)])
-            stop = tally.took_lead(replies[: len(lead)])
-            if stop is not None:
-                return stop
-            mail, r = replies[len(lead) - 1], replies[-1]
-            if mail.klass != 2:
-                tally.errors += r.klass >= 4  # the RCPT after a refused MAIL is a 503 error too
-        else:
-            if tally.rset_due and await self._rset(c, tally):
-                return R_421, "RSET answered 421"
-            mail = await c.command("MAIL FROM:<>")
-            stop = tally.took_mail(mail)
-            if stop is not None:
-                return stop
-            r = await c.command(rcpt_line) if mail.klass == 2 else mail
-        if mail.klass != 2:
-            self._record_mail_refused(t, it, mail, retry)
-            items.remove(it)
-            return None
-        return self._take_rcpt(t, it, r, mail, time.monotonic() - t1, retry, items, tally)
+    async def _send(self, cmds: list[tuple[str | None, str]]) -> tuple[list[Reply], ProbeError | None]:
+        try:
+            return await self.c.exchange(cmds, pipelining=self.pipelining, stop=_lockstep_stop), None
+        except ProbeError as exc:
+            return exc.partial, exc
 
-    async def _shared_lockstep(
-        self,
-        c: SmtpClient,
-        t: Target,
-        items: list[Item],
-        shared: list[Item],
-        tally: _Tally,
-        retry: bool,
-        touched: set[str],
-        mail_line: str,
-    ) -> tuple[str, str] | None:
-        if tally.rset_due and await self._rset(c, tally):
-            return R_421, "RSET answered 421"
-        if not tally.affords(rcpts=1):
-            return "", ""
-        mail = await c.command(mail_line)
-        stop = tally.took_mail(mail, shared=True)
-        if stop is not None:
-            return stop
-        if mail.klass != 2:
-            return self._shared_mail_refused(t, items, shared, mail, tally, retry, touched)
-        for it in shared:
-            if tally.errors >= tally.max_errors:
-                break
-            c.tag = it.domain
-            touched.add(it.domain)
-            t1 = time.monotonic()
-            r = await c.command(f"RCPT TO:<{it.recipient}>")
-            stop = self._take_rcpt(t, it, r, mail, time.monotonic() - t1, retry, items, tally)
-            if stop is not None:
-                return stop
-        return None
+    async def _transaction(self, mail_line: str, batch: list[Item], null: bool) -> Stop | None:
+        """One MAIL transaction for ``batch``, in groups within the error budget.
 
-    async def _shared_pipelined(
-        self,
-        c: SmtpClient,
-        t: Target,
-        items: list[Item],
-        shared: list[Item],
-        tally: _Tally,
-        retry: bool,
-        touched: set[str],
-        mail_line: str,
-    ) -> tuple[str, str] | None:
-        """RFC 2920 groups sized so that even if every command is refused we stay within budget.
-
-        The first group carries the RSET ending the previous transaction and the MAIL FROM. The
-        group that spends the last of the budget, when its few RCPTs are all expected to be
+        The group that spends the last of the budget, when its few RCPTs are all expected to be
         refused, also carries RSET and QUIT: the session ends with it (one round trip less).
+        Returns None to go on with the session, else why it ended.
         """
+        tally = self.tally
         mail: Reply | None = None
-        queue = list(shared)
+        queue = list(batch)
         while queue:
             lead = tally.lead(mail_line) if mail is None else []
             group = queue[: max(tally.max_errors - tally.errors - len(lead), 0)]
             if not group:
                 break
             last = (
-                len(group) <= _LAST_GROUP_MAX
+                not null
+                and len(group) <= _LAST_GROUP_MAX
                 and tally.errors + len(lead) + len(group) >= tally.max_errors
                 and not any(it.expect_accept for it in group)
             )
-            cmds = [*lead, *((it.domain, f"RCPT TO:<{it.recipient}>") for it in group)]
+            tag = group[0].domain if null else None
+            cmds: list[tuple[str | None, str]] = [(tag, line) for _t, line in lead]
+            cmds += [(it.domain, f"RCPT TO:<{it.recipient}>") for it in group]
             if last:
                 cmds += [(None, "RSET"), (None, "QUIT")]
-            t1 = time.monotonic()
-            try:
-                replies = await c.pipeline(cmds)
-            except ProbeError as exc:
-                if not any(r.code == 421 for r in exc.partial):
-                    raise
-                # Postfix under stress answers 421 and hangs up mid-group: keep what was answered.
-                return self._pipelined_421(
-                    t, items, queue, group, lead, exc.partial, mail, retry, touched, t1
-                )
-            each = (time.monotonic() - t1) / len(replies)
-            if last:
-                replies, rset = replies[:-2], replies[-2]
-                tally.junk += 1
-                tally.errors += rset.klass >= 4
-                await c.close()
+            replies, failure = await self._send(cmds)
+            latencies = self.c.latencies
+            pos = 0
             if mail is None:
-                stop = tally.took_lead(replies[: len(lead)], shared=True)
+                got = replies[: len(lead)]
+                pos = len(got)
+                stop = tally.took_lead(got, shared=not null)
                 if stop is not None:
                     return stop
-                mail, replies = replies[len(lead) - 1], replies[len(lead) :]
+                if len(got) < len(lead):
+                    if failure is not None:
+                        raise failure
+                    return Reason.PROTOCOL, "no answer to MAIL FROM"
+                mail = got[-1]
                 if mail.klass != 2:
-                    tally.errors += sum(r.klass >= 4 for r in replies)  # 503s after the refused MAIL
-                    return self._shared_mail_refused(t, items, shared, mail, tally, retry, touched)
-            for it, r in zip(group, replies, strict=True):
-                touched.add(it.domain)
-                stop = self._take_rcpt(t, it, r, mail, each, retry, items, tally)
-                if stop is not None:
-                    return stop
+                    tally.errors += sum(r.klass >= 4 for r in replies[pos:])  # 503s after the refused MAIL
+                    if last:
+                        await self.c.close()
+                    return self._mail_refused(group if null else batch, mail, null)
+            for i, (it, r) in enumerate(zip(group, replies[pos:], strict=False)):
+                self.touched.add(it.domain)
+                if r.code == 421:
+                    return Reason.R421, f"RCPT answered {r}"
+                took = latencies[pos + i] if pos + i < len(latencies) else 0.0
+                self.engine._record(self.t, it, r, mail, took, self.retry)
+                self.items.remove(it)
                 queue.remove(it)
+                tally.errors += r.klass >= 4
+            if failure is not None:
+                raise failure
             if last:
+                rest = replies[pos + len(group) :]
+                rset = rest[0] if rest else None
+                tally.junk += 1
+                tally.errors += rset is not None and rset.klass >= 4
                 tally.rset_due = False
-                return "", ""  # QUIT is said: the rest waits for the next session
+                await self.c.close()
+                return None, ""  # QUIT is said: the rest waits for the next session
+            if len(replies) < len(cmds):
+                return Reason.PROTOCOL, "the server stopped answering mid-group"
         return None
 
-    def _pipelined_421(
-        self,
-        t: Target,
-        items: list[Item],
-        queue: list[Item],
-        group: list[Item],
-        lead: list[tuple[str | None, str]],
-        got: list[Reply],
-        mail: Reply | None,
-        retry: bool,
-        touched: set[str],
-        t1: float,
-    ) -> tuple[str, str]:
-        """Record the RCPT answers that came before a 421 in a pipelined group; then stop on 421."""
-        if mail is None:
-            if len(got) < len(lead) or got[len(lead) - 1].klass != 2:
-                return R_421, "answered 421 before the transaction began"
-            mail, got = got[len(lead) - 1], got[len(lead) :]
-        each = (time.monotonic() - t1) / max(len(got), 1)
-        for it, r in zip(group, got, strict=False):
-            touched.add(it.domain)
-            stop = self._take_rcpt(t, it, r, mail, each, retry, items, None)
-            if stop is not None:
-                return stop
-            queue.remove(it)
-        return R_421, "the server answered 421 and closed the connection"
+    def _mail_refused(self, batch: list[Item], mail: Reply, null: bool) -> Stop | None:
+        """A refused MAIL FROM is the answer for its recipients only in the session's first shared
+        transaction (or for a null-sender one); a later refusal (a per-session message limit) just
+        ends the session, and its recipients wait for the next one."""
+        if null or self.tally.shared == 1:
+            for it in batch:
+                self.touched.add(it.domain)
+                self.engine._record_mail_refused(self.t, it, mail, self.retry)
+                self.items.remove(it)
+        return None if null else (None, "")
 
-    def _take_rcpt(
-        self,
-        t: Target,
-        it: Item,
-        r: Reply,
-        mail: Reply,
-        elapsed: float,
-        retry: bool,
-        items: list[Item],
-        tally: _Tally | None,
-    ) -> tuple[str, str] | None:
-        """One RCPT answer: a 421 stops the host; anything else is recorded and counted."""
-        if r.code == 421:
-            return R_421, f"RCPT answered {r}"
-        self._record(t, it, r, mail, elapsed, retry)
-        items.remove(it)
-        if tally is not None:  # None: the session is over anyway (it ended in a 421)
-            tally.errors += r.klass >= 4
-        return None
-
-    def _shared_mail_refused(
-        self,
-        t: Target,
-        items: list[Item],
-        shared: list[Item],
-        mail: Reply,
-        tally: _Tally,
-        retry: bool,
-        touched: set[str],
-    ) -> tuple[str, str]:
-        """The shared sender was refused: that is the answer for these recipients only when it
-        happened in the session's first transaction; a later refusal (a per-session message limit)
-        just ends the session, and its recipients wait for the next one. Either way the session ends."""
-        if tally.shared == 1:
-            for it in shared:
-                touched.add(it.domain)
-                self._record_mail_refused(t, it, mail, retry)
-                items.remove(it)
-        return "", ""
-
-    async def _close(self, c: SmtpClient, tally: _Tally, pipelining: bool) -> tuple[str, str]:
-        """End the last transaction (RSET) and the session (QUIT): one group when pipelining."""
-        if not tally.rset_due:
-            return "", ""
-        if not pipelining:
-            return (R_421, "RSET answered 421") if await self._rset(c, tally) else ("", "")
-        tally.rset_due = False
+    async def _close(self) -> Stop:
+        """End the last transaction (RSET) and the session (QUIT), as one group when pipelining."""
+        if not self.tally.rset_due:
+            return None, ""
+        self.tally.rset_due = False
         try:
-            replies = await c.pipeline([(None, "RSET"), (None, "QUIT")])
+            replies = await self.c.exchange([(None, "RSET"), (None, "QUIT")], pipelining=self.pipelining)
         except ProbeError as exc:
             # Every answer is already recorded: a goodbye that fails costs nothing (as in quit()).
-            c.note(f"while closing: {exc}")
-            replies = []
-        await c.close()
-        return (R_421, "RSET answered 421") if replies and replies[0].code == 421 else ("", "")
-
-    def _record_mail_refused(self, t: Target, it: Item, mail: Reply, retry: bool) -> None:
-        acc = t.accs[it.domain]
-        key = (it.role, it.recipient)
-        old = acc.outcomes.get(key) or RcptOutcome(it.role, it.recipient, it.scenario)
-        if retry:
-            acc.outcomes[key] = dataclasses.replace(old, retry_error=R_MAIL_REJECTED)
-        else:
-            acc.outcomes[key] = dataclasses.replace(old, error=R_MAIL_REJECTED, mail_reply=mail)
-
-    async def _rset(self, c: SmtpClient, tally: _Tally) -> bool:
-        """RSET (lock-step); True when the server answered 421 (stop)."""
-        r = await c.command("RSET")
-        tally.rset_due = False
-        tally.junk += 1
-        tally.errors += r.klass >= 4
-        return r.code == 421
+            self.c.note(f"while closing: {exc}")
+            replies = exc.partial
+        await self.c.close()
+        return (Reason.R421, "RSET answered 421") if replies and replies[0].code == 421 else (None, "")
 
 
 # At most this many RCPTs in a group that also says goodbye: if the server accepts them after all
@@ -796,25 +820,25 @@ class _Tally:
         return self.errors + worst <= self.max_errors and self.junk + self.rset_due < MAX_JUNK_PER_SESSION
 
     def lead(self, mail_line: str) -> list[tuple[str | None, str]]:
-        """The shared commands that open a transaction (RFC 2920 lets RSET lead a group)."""
+        """The commands that open a transaction (RFC 2920 lets RSET lead a group)."""
         return [(None, "RSET"), (None, mail_line)] if self.rset_due else [(None, mail_line)]
 
-    def took_lead(self, replies: Sequence[Reply], shared: bool = False) -> tuple[str, str] | None:
-        """Count the replies to :meth:`lead`'s commands; (reason, detail) to stop on a 421."""
-        if self.rset_due:
+    def took_lead(self, replies: Sequence[Reply], shared: bool = False) -> Stop | None:
+        """Count the replies to :meth:`lead`'s commands; why to stop on a 421."""
+        if self.rset_due and replies:
             rset, replies = replies[0], replies[1:]
             self.rset_due = False
             self.junk += 1
             self.errors += rset.klass >= 4
             if rset.code == 421:
-                return R_421, "RSET answered 421"
-        return self.took_mail(replies[0], shared)
-
-    def took_mail(self, mail: Reply, shared: bool = False) -> tuple[str, str] | None:
+                return Reason.R421, "RSET answered 421"
+        if not replies:
+            return None
+        mail = replies[0]
         self.transactions += 1
         self.shared += shared
         if mail.code == 421:
-            return R_421, f"MAIL FROM answered {mail}"
+            return Reason.R421, f"MAIL FROM answered {mail}"
         self.errors += mail.klass >= 4
         self.rset_due = True  # also after a refused MAIL: harmless, and the server state is unknown
         return None

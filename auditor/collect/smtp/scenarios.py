@@ -1,8 +1,11 @@
 """Probe scenarios: the declarative probes/*.toml files (format: probes/README.md).
 
-A scenario is one MAIL + one RCPT with placeholders. The engine runs every ``sender = "null"``
-scenario as its own transaction (exactly one RCPT after ``MAIL FROM:<>``) and merges the RCPTs of all
-probe-sender scenarios into one shared transaction, so many domains cost few MAIL transactions.
+A scenario is one MAIL + one RCPT with placeholders, what a safe site answers (``expect``) and the
+rules that judge the answer (``feeds``). The engine runs every null-sender scenario as its own
+transaction (exactly one RCPT after ``MAIL FROM:<>``) and merges the RCPTs of all probe-sender
+scenarios into one shared transaction, so many domains cost few MAIL transactions. It records each
+answer with the scenario's role, expectation and feeds; the rules named in ``feeds`` judge every
+answer that names them.
 """
 
 from __future__ import annotations
@@ -15,25 +18,28 @@ from pathlib import Path
 
 from auditor import resources
 from auditor.model import InputError
+from auditor.observations.smtp import Expect, Role
 
 PLACEHOLDERS = frozenset({"domain", "random", "label", "relay_domain", "mail_from"})
-ROLES = frozenset({"postmaster", "unknown", "subdomain", "relay", "null-postmaster"})
+# Control addresses come from the user (--control, the directory), never from a scenario.
+ROLES = frozenset(r.value for r in Role if r is not Role.CONTROL)
 # Settings a scenario may depend on ("always" = no dependency).
 ENABLE_KEYS = frozenset({"always", "subdomain_probe", "relay_test_domain"})
 _MAIL = re.compile(r"MAIL FROM:<(\{mail_from\})?>")
 _RCPT = re.compile(r"RCPT TO:<([^<>\s]+)>")
-_KEYS = {"name", "description", "role", "steps", "safe", "feeds", "enabled", "order"}
+_RULE_ID = re.compile(r"[A-Z][A-Z0-9]*(-[A-Z0-9]+)+")
+_KEYS = {"name", "description", "role", "steps", "expect", "feeds", "enabled", "order"}
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
-    role: str
+    role: Role
     null_sender: bool
     recipient: str  # template, e.g. "{random}@{domain}"
-    safe: str  # "2xx" or "5xx": what a safe site answers to the RCPT
-    feeds: tuple[str, ...]
+    expect: Expect  # what a safe site answers to the RCPT
+    feeds: tuple[str, ...]  # the rule ids that judge the answer
     enabled: str = "always"
     order: int = 50
     path: str = ""
@@ -72,13 +78,13 @@ def parse(path: Path) -> Scenario:
     unknown = sorted(set(doc) - _KEYS)
     if unknown:
         raise _fail(path, f"unknown key {unknown[0]!r}", text, unknown[0])
-    for key in ("name", "description", "role", "safe"):
+    for key in ("name", "description", "role", "expect"):
         if not isinstance(doc.get(key), str) or not doc[key]:
             raise _fail(path, f"{key!r} must be a non-empty string", text, key)
     if doc["role"] not in ROLES:
         raise _fail(path, f"role must be one of {sorted(ROLES)}", text, "role")
-    if doc["safe"] not in ("2xx", "5xx"):
-        raise _fail(path, "safe must be '2xx' or '5xx'", text, "safe")
+    if doc["expect"] not in {e.value for e in Expect}:
+        raise _fail(path, "expect must be '2xx' or '5xx'", text, "expect")
     steps = doc.get("steps")
     if not (isinstance(steps, list) and len(steps) == 2 and all(isinstance(s, str) for s in steps)):
         raise _fail(path, "steps must be exactly two strings: a MAIL FROM and one RCPT TO", text, "steps")
@@ -96,9 +102,17 @@ def parse(path: Path) -> Scenario:
     null_sender = mail.group(1) is None
     if null_sender != (doc["role"] == "null-postmaster"):
         raise _fail(path, "only the null-postmaster role uses MAIL FROM:<>", text, "steps")
-    feeds = doc.get("feeds", [])
-    if not isinstance(feeds, list) or not all(isinstance(f, str) for f in feeds):
-        raise _fail(path, "feeds must be a list of rule ids", text, "feeds")
+    feeds = doc.get("feeds")
+    if not isinstance(feeds, list) or not feeds or not all(isinstance(f, str) for f in feeds):
+        raise _fail(
+            path,
+            "feeds must be a non-empty list of rule ids (the rules that judge the answer)",
+            text,
+            "feeds",
+        )
+    bad_id = next((f for f in feeds if not _RULE_ID.fullmatch(f)), None)
+    if bad_id is not None:
+        raise _fail(path, f"feeds: {bad_id!r} is not a rule id (like SMTP-RCPT-001)", text, "feeds")
     enabled = doc.get("enabled", "always")
     if enabled not in ENABLE_KEYS:
         raise _fail(path, f"enabled must be one of {sorted(ENABLE_KEYS)}", text, "enabled")
@@ -108,10 +122,10 @@ def parse(path: Path) -> Scenario:
     return Scenario(
         name=doc["name"],
         description=doc["description"].strip(),
-        role=doc["role"],
+        role=Role(doc["role"]),
         null_sender=null_sender,
         recipient=recipient,
-        safe=doc["safe"],
+        expect=Expect(doc["expect"]),
         feeds=tuple(feeds),
         enabled=enabled,
         order=order,

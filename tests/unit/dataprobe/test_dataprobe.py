@@ -19,14 +19,7 @@ from auditor.collect.dataprobe import run_data_probes, sink_reader
 from auditor.collect.sink import BounceSink
 from auditor.judge import evaluate
 from auditor.model import Status
-from auditor.observations.smtp import (
-    ACCEPTED,
-    REJECTED_AFTER_DATA,
-    REJECTED_AT_RCPT,
-    DataProbeResult,
-    ProbeResult,
-    ProbeSettings,
-)
+from auditor.observations.smtp import DataOutcome, DataProbeResult, ProbeResult, ProbeSettings
 
 SINK = "sink.test"
 
@@ -111,7 +104,7 @@ def _run(sink: BounceSink, mode: str, to_header: bool = False) -> list[Any]:
 def test_accept_then_bounce_is_confirmed(sink: BounceSink) -> None:
     obs = _run(sink, "bounce")
     (p,) = [o for o in obs if isinstance(o, DataProbeResult)]
-    assert p.outcome == ACCEPTED and p.bounce_seconds is not None and p.bounce_seconds < 10
+    assert p.outcome is DataOutcome.ACCEPTED and p.bounce_seconds is not None and p.bounce_seconds < 10
     assert not p.bounce_to_header_from
     assert any("DATA" in line for line in p.transcript)
     findings = {(f.rule_id, f.status) for f in evaluate(obs)}
@@ -122,7 +115,7 @@ def test_accept_then_bounce_is_confirmed(sink: BounceSink) -> None:
 def test_reject_at_rcpt_sends_no_data(sink: BounceSink) -> None:
     obs = _run(sink, "reject-rcpt")
     (p,) = [o for o in obs if isinstance(o, DataProbeResult)]
-    assert p.outcome == REJECTED_AT_RCPT
+    assert p.outcome is DataOutcome.REJECTED_AT_RCPT
     assert not any(line.startswith("C: DATA") for line in p.transcript)
     statuses = {(f.rule_id, f.status) for f in evaluate(obs)}
     assert ("SMTP-NDR-001", Status.PASS) in statuses and ("SMTP-RCPT-004", Status.PASS) in statuses
@@ -131,7 +124,7 @@ def test_reject_at_rcpt_sends_no_data(sink: BounceSink) -> None:
 def test_end_of_data_reject_is_rcpt_004(sink: BounceSink) -> None:
     obs = _run(sink, "reject-eod")
     (p,) = [o for o in obs if isinstance(o, DataProbeResult)]
-    assert p.outcome == REJECTED_AFTER_DATA
+    assert p.outcome is DataOutcome.REJECTED_AFTER_DATA
     assert ("SMTP-RCPT-004", Status.FAIL) in {(f.rule_id, f.status) for f in evaluate(obs)}
 
 

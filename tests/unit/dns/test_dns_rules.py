@@ -6,7 +6,7 @@ import pytest
 
 from auditor.model import Observation, Severity, Status
 from auditor.observations.dns import DnsMx, MxHost
-from auditor.observations.smtp import ProbeResult, Verdict
+from auditor.observations.smtp import Expect, Outcome, ProbeResult, RcptOutcome, Reply, Role
 from auditor.rules import Observations, load_all
 
 MX1 = MxHost("mx1.example.test", 10, ("198.18.0.11",))
@@ -64,14 +64,21 @@ def test_dns_rule_table(rule_id: str, obs: list[Observation], want: list[tuple[S
     assert run(rule_id, *obs) == want
 
 
+def _answered(role: Role, code: int, expect: Expect) -> RcptOutcome:
+    return RcptOutcome(
+        role, f"{role}@example.test", expect=expect, outcome=Outcome.ANSWERED, reply=Reply(code)
+    )
+
+
 def test_external_mx_cleared_by_a_validating_probe() -> None:
+    control = _answered(Role.POSTMASTER, 250, Expect.ACCEPT)
     mx = DnsMx("example.test", hosts=(MX1, EXT))
     probe = ProbeResult(
         target="t",
         domain="example.test",
         mx_host=EXT.name,
         address="192.0.2.7",
-        verdict=Verdict.REJECTS_UNKNOWN,
+        outcomes=(control, _answered(Role.UNKNOWN, 550, Expect.REFUSE)),
     )
     assert run("DNS-MX-001", mx, probe) == [(Status.PASS, Severity.INFO)]
     accepting = ProbeResult(
@@ -79,7 +86,7 @@ def test_external_mx_cleared_by_a_validating_probe() -> None:
         domain="example.test",
         mx_host=EXT.name,
         address="192.0.2.7",
-        verdict=Verdict.ACCEPTS_UNKNOWN,
+        outcomes=(control, _answered(Role.UNKNOWN, 250, Expect.REFUSE)),
     )
     assert run("DNS-MX-001", mx, accepting) == [(Status.FAIL, Severity.MEDIUM)]
 

@@ -196,21 +196,28 @@ def test_observations_survive_the_json_round_trip() -> None:
 
 
 def _probe(*answers: tuple[str, int | None], verdict: str = "rejects-unknown") -> object:
-    from auditor.observations.smtp import ProbeResult, RcptOutcome, Reply, Verdict
+    from auditor.observations.smtp import Expect, Outcome, ProbeResult, RcptOutcome, Reason, Reply, Role
 
     outcomes = tuple(
         RcptOutcome(
-            role="control", address=a, reply=Reply(code) if code else None, error="" if code else "timeout"
+            role=Role.CONTROL,
+            address=a,
+            expect=Expect.ACCEPT,
+            outcome=Outcome.ANSWERED if code else Outcome.NOT_ASKED,
+            reply=Reply(code) if code else None,
+            error=None if code else Reason.TIMEOUT,
         )
         for a, code in answers
     )
+    if verdict == "rejects-unknown":  # the random recipient refused: the MX was measured
+        unknown = Reply(550, ("5.1.1 User unknown",))
+        outcomes += (RcptOutcome(Role.UNKNOWN, "x@example.test", outcome=Outcome.ANSWERED, reply=unknown),)
     return ProbeResult(
         target="example.test",
         domain="example.test",
         mx_host="mx2.example.test",
         address="192.0.2.2",
         outcomes=outcomes,
-        verdict=Verdict(verdict),
     )
 
 

@@ -46,6 +46,15 @@ class Scripted:
     reply_delay: float = 0.0
     hostile: str = ""  # endless-multiline | huge-line | garbage | drop-after-rcpt | tls-broken
     hard_limit: int = 0  # > 0: after this many refusals in a session, answer 421 and hang up
+    # Sent after the banner without being asked (after ``extra_delay`` s): a desynchronising server.
+    extra_banner: bytes = b""
+    extra_delay: float = 0.0
+    ehlo_reply: bytes = b""  # replaces the normal EHLO answer (e.g. a 220)
+    data_reply: str = "354 End data with <CR><LF>.<CR><LF>"  # the answer to DATA
+    eod_reply: str = "250 2.0.0 Ok: queued"  # the answer after the final dot
+    rcpt_delay: Callable[[str], float] = lambda _reply: 0.0  # a tarpit: seconds before a RCPT reply
+    data_commands: int = 0
+    messages_received: int = 0
     # What the server saw.
     connections: int = 0
     commands: list[str] = field(default_factory=list)
@@ -101,6 +110,11 @@ class Scripted:
             return
         writer.write(self.banner)
         await writer.drain()
+        if self.extra_banner:
+            if self.extra_delay:
+                await asyncio.sleep(self.extra_delay)
+            writer.write(self.extra_banner)
+            await writer.drain()
         if not self.banner.startswith(b"220"):
             await asyncio.sleep(0.2)
             return
@@ -123,7 +137,9 @@ class Scripted:
             verb = cmd.split(" ", 1)[0].split(":", 1)[0].upper()
             if verb in ("EHLO", "HELO", "RSET", "NOOP"):
                 self.junk_per_session[-1] += 1
-            if verb == "EHLO":
+            if verb == "EHLO" and self.ehlo_reply:
+                writer.write(self.ehlo_reply)
+            elif verb == "EHLO":
                 exts = ["fake.test", *self.extensions]
                 text = "".join(f"250-{e}\r\n" for e in exts[:-1]) + f"250 {exts[-1]}\r\n"
                 writer.write(text.encode())
@@ -164,6 +180,9 @@ class Scripted:
                     await writer.drain()
                     return
                 self._count(reply)
+                pause = self.rcpt_delay(reply)
+                if pause:
+                    await asyncio.sleep(pause)
                 if reply.startswith("2") and not accepted:
                     accepted = True
                     self.accepted_transactions += 1
@@ -171,6 +190,17 @@ class Scripted:
                 if self.hostile == "drop-after-rcpt":
                     await writer.drain()
                     return
+            elif verb == "DATA":
+                self.data_commands += 1
+                writer.write(self.data_reply.encode() + b"\r\n")
+                if self.data_reply.startswith("354"):
+                    await writer.drain()
+                    for _ in range(100_000):  # bounded: the message ends with a line "."
+                        body = await reader.readline()
+                        if not body or body.rstrip(b"\r\n") == b".":
+                            break
+                    self.messages_received += 1
+                    writer.write(self.eod_reply.encode() + b"\r\n")
             elif verb in ("RSET", "NOOP"):
                 in_transaction = in_transaction and verb == "NOOP"
                 writer.write(b"250 2.0.0 Ok\r\n")
@@ -254,6 +284,8 @@ def fast_settings(port: int, **kw: Any) -> ProbeSettings:
         "backoff_421": 0.1,
         "ehlo": "probe.test",
         "mail_from": "probe@audit.test",
+        # The identity check asks DNS: unit tests give it a loopback nameserver or skip it.
+        "check_identity": False,
     }
     base.update(kw)
     return ProbeSettings(**base)

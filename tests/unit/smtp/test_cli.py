@@ -79,7 +79,9 @@ def test_probe_command_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert ("DNS-NULLMX-001", "pass") in statuses
     assert ("DNS-MX-001", "pass") in statuses
     probes = [o for o in doc["observations"] if o["kind"] == "smtp.probe"]
-    assert len(probes) == 1 and probes[0]["verdict"] == "rejects-unknown"
+    # The observation carries the replies, not a verdict: the findings above are the judgement.
+    assert len(probes) == 1 and "verdict" not in probes[0] and probes[0]["failure"] is None
+    assert {o["role"]: o["reply"]["code"] for o in probes[0]["outcomes"]}["unknown"] == 550
     assert srv.connections == 1
 
 
@@ -126,6 +128,7 @@ def test_bad_arguments_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -
 def test_saved_report_loads_back_with_probe_observations(tmp_path: Any) -> None:
     from auditor.observations.dns import DnsMx
     from auditor.observations.smtp import ProbeResult
+    from auditor.rules.smtp_verdicts import classify
     from auditor.serialize import load_report
 
     out = tmp_path / "r.json"
@@ -151,7 +154,7 @@ def test_saved_report_loads_back_with_probe_observations(tmp_path: Any) -> None:
     report = load_report(str(out))
     [probe] = report.of(ProbeResult)
     [mx] = report.of(DnsMx)
-    assert probe.verdict.value == "rejects-unknown" and probe.transcript
+    assert classify(probe).verdict.value == "rejects-unknown" and probe.transcript
     assert mx.hosts[0].addresses == ("127.0.0.1",)
 
 
@@ -221,7 +224,7 @@ def test_probing_from_inside_mynetworks_is_inconclusive(
     assert srv.connections == 0
     assert code == 3  # could not measure
     [probe] = [o for o in doc["observations"] if o["kind"] == "smtp.probe"]
-    assert probe["verdict"] == "inconclusive" and probe["reason"] == "trusted-vantage"
+    assert probe["failure"] == "trusted-vantage"
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ import pytest
 from auditor.collect.smtp.engine import Engine, describe, make_plan, random_local_part
 from auditor.collect.smtp.scenarios import load
 from auditor.model import InputError
-from auditor.observations.smtp import ProbeResult, Verdict
+from auditor.observations.smtp import ProbeResult
+from auditor.rules.smtp_verdicts import Verdict, classify
 from tests.conftest import need
 from tests.unit.smtp.fakes import (
     RcptHandler,
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.timeout(60)
 
 async def _run(port: int, domains: list[str], **kw: Any) -> list[ProbeResult]:
     settings = fast_settings(port, **kw)
-    plan = make_plan(mx_for(domains), settings, load(), domains)
+    plan = make_plan(mx_for(domains), settings, load(settings.scenarios_dir), domains)
     return await Engine(settings).run(plan)
 
 
@@ -69,7 +70,7 @@ def test_random_local_part_shape() -> None:
 def test_validating_server_rejects_unknown() -> None:
     handler = validating({"alice@example.test"})
     [r] = with_aiosmtpd(handler, ["example.test"], controls=("alice@example.test",))
-    assert r.verdict is Verdict.REJECTS_UNKNOWN, (r.reason, r.detail)
+    assert classify(r).verdict is Verdict.REJECTS_UNKNOWN, (classify(r).reason, classify(r).detail)
     unknown = r.outcome("unknown")
     assert unknown is not None and unknown.reply is not None and unknown.reply.code == 550
     assert unknown.address.startswith("bsaxq")
@@ -87,17 +88,24 @@ def test_validating_server_rejects_unknown() -> None:
 def test_accept_all_server() -> None:
     handler = RcptHandler(lambda _p, _s, _r: "250 2.1.5 Ok")
     [r] = with_aiosmtpd(handler, ["example.test"])
-    assert r.verdict is Verdict.ACCEPTS_UNKNOWN
+    assert classify(r).verdict is Verdict.ACCEPTS_UNKNOWN
     sub = r.outcome("subdomain")
     assert sub is not None and sub.reply is not None and sub.reply.code == 250
     assert re.fullmatch(r"bsaxq[a-z0-9]+@bsaxq[a-z0-9]+\.example\.test", sub.address)
 
 
-def test_everything_rejected_is_inconclusive_not_pass() -> None:
-    handler = RcptHandler(lambda _p, _s, _r: "554 5.7.1 Client host rejected: listed at dnsbl")
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("554 5.7.1 Client host rejected: listed at dnsbl", "client-blocklisted"),
+        ("550 5.7.1 Access denied", "control-rejected"),
+    ],
+)
+def test_everything_rejected_is_inconclusive_not_pass(answer: str, reason: str) -> None:
+    handler = RcptHandler(lambda _p, _s, _r: answer)
     [r] = with_aiosmtpd(handler, ["example.test"])
-    assert r.verdict is Verdict.INCONCLUSIVE
-    assert r.reason == "control-rejected"
+    assert classify(r).verdict is Verdict.INCONCLUSIVE
+    assert classify(r).reason == reason
 
 
 def test_sessions_split_before_postfix_soft_error_limit() -> None:
@@ -105,7 +113,9 @@ def test_sessions_split_before_postfix_soft_error_limit() -> None:
     srv = Scripted(rcpt=known_only(set()))
     results = scripted(srv, domains, null_sender_per_address=5)
     assert len(results) == 30
-    assert all(r.verdict is Verdict.REJECTS_UNKNOWN for r in results), {r.reason for r in results}
+    assert all(classify(r).verdict is Verdict.REJECTS_UNKNOWN for r in results), {
+        classify(r).reason for r in results
+    }
     # Every domain: unknown + subdomain rejected = 60 rejections, at most 9 per session.
     assert max(srv.rejections_per_session) <= 9
     assert sum(srv.rejections_per_session) == 60
@@ -120,14 +130,14 @@ def test_sessions_split_before_postfix_soft_error_limit() -> None:
 def test_pipelining_not_used_unless_advertised() -> None:
     srv = Scripted(reply_delay=0.05)
     [r] = scripted(srv, ["example.test"])
-    assert r.verdict is Verdict.REJECTS_UNKNOWN
+    assert classify(r).verdict is Verdict.REJECTS_UNKNOWN
     assert srv.early_talk == 0
 
 
 def test_pipelining_used_when_advertised() -> None:
     srv = Scripted(reply_delay=0.05, extensions=("PIPELINING",))
     [r] = scripted(srv, ["example.test"], controls=("alice@example.test",))
-    assert r.verdict is Verdict.REJECTS_UNKNOWN
+    assert classify(r).verdict is Verdict.REJECTS_UNKNOWN
     assert srv.early_talk > 0  # MAIL and the RCPTs went out as one group
     assert max(srv.rejections_per_session) <= 9
 
@@ -136,7 +146,7 @@ def test_pipelined_groups_respect_the_error_budget() -> None:
     domains = [f"d{i:02d}.test" for i in range(12)]
     srv = Scripted(extensions=("PIPELINING",))
     results = scripted(srv, domains, null_sender_per_address=0)
-    assert all(r.verdict is Verdict.REJECTS_UNKNOWN for r in results)
+    assert all(classify(r).verdict is Verdict.REJECTS_UNKNOWN for r in results)
     assert max(srv.rejections_per_session) <= 9
 
 
@@ -162,8 +172,8 @@ def _greylister(persistent: bool) -> RcptHandler:
 
 def test_greylisting_told_apart_by_retry() -> None:
     [r] = with_aiosmtpd(_greylister(persistent=False), ["example.test"], retry_after=1.0)
-    assert r.verdict is Verdict.REJECTS_UNKNOWN
-    assert r.reason == "greylisted"
+    assert classify(r).verdict is Verdict.REJECTS_UNKNOWN
+    assert classify(r).reason == "greylisted"
     unknown = r.outcome("unknown")
     assert unknown is not None and unknown.reply is not None and unknown.retry is not None
     assert (unknown.reply.code, unknown.retry.code) == (450, 550)
@@ -171,14 +181,14 @@ def test_greylisting_told_apart_by_retry() -> None:
 
 def test_persistent_4xx_stays_deferred() -> None:
     [r] = with_aiosmtpd(_greylister(persistent=True), ["example.test"], retry_after=1.0)
-    assert r.verdict is Verdict.DEFERS_UNKNOWN
-    assert r.reason == "persistent-4xx"
+    assert classify(r).verdict is Verdict.DEFERS_UNKNOWN
+    assert classify(r).reason == "persistent-4xx"
 
 
 def test_4xx_without_retry_is_not_judged_as_persistent() -> None:
     [r] = with_aiosmtpd(_greylister(persistent=True), ["example.test"])
-    assert r.verdict is Verdict.DEFERS_UNKNOWN
-    assert r.reason == "not-retried"
+    assert classify(r).verdict is Verdict.DEFERS_UNKNOWN
+    assert classify(r).reason == "not-retried"
 
 
 def test_null_sender_sample_is_bounded_per_address() -> None:
@@ -199,7 +209,7 @@ def test_external_mx_is_not_probed_without_consent() -> None:
     plan = make_plan(mx, settings, load(), ["example.test"])
     assert plan.targets == []
     [r] = asyncio.run(Engine(settings).run(plan))
-    assert r.verdict is Verdict.NOT_PROBED and r.reason == "external-mx"
+    assert classify(r).verdict is Verdict.NOT_PROBED and classify(r).reason == "external-mx"
     allowed = make_plan(mx, fast_settings(1, allow_external_mx=True), load(), ["example.test"])
     assert [t.address for t in allowed.targets] == ["127.0.0.1"]
 
@@ -208,7 +218,7 @@ def test_trusted_vantage_is_inconclusive_without_connecting() -> None:
     srv = Scripted()
     [r] = scripted(srv, ["example.test"], trusted_networks=("127.0.0.0/8",))
     assert srv.connections == 0
-    assert r.verdict is Verdict.INCONCLUSIVE and r.reason == "trusted-vantage"
+    assert classify(r).verdict is Verdict.INCONCLUSIVE and classify(r).reason == "trusted-vantage"
 
 
 def test_relay_probe_only_to_the_named_domain() -> None:
@@ -260,7 +270,7 @@ def _two_addresses(host_a: str, host_b: str, concurrency: int) -> tuple[Scripted
 
 def test_global_concurrency_across_hosts() -> None:
     srv, results = _two_addresses("mx.a.test", "mx.b.test", concurrency=2)
-    assert all(r.verdict is Verdict.REJECTS_UNKNOWN for r in results)
+    assert all(classify(r).verdict is Verdict.REJECTS_UNKNOWN for r in results)
     assert srv.max_active == 2
     srv, _ = _two_addresses("mx.a.test", "mx.b.test", concurrency=1)
     assert srv.max_active == 1
@@ -284,7 +294,7 @@ def test_recipients_per_transaction_are_capped() -> None:
     domains = [f"d{i:02d}.test" for i in range(12)]
     srv = Scripted(rcpt=lambda _a, _s, _srv: "250 2.1.5 Ok")  # accept-all: no refusal ever ends a session
     results = scripted(srv, domains, null_sender_per_address=0, max_rcpts_per_transaction=10)
-    assert all(r.verdict is Verdict.ACCEPTS_UNKNOWN for r in results)
+    assert all(classify(r).verdict is Verdict.ACCEPTS_UNKNOWN for r in results)
     rcpts = sum(1 for c in srv.commands if c.startswith("RCPT"))
     assert rcpts == 36  # postmaster, unknown, subdomain per domain
     # ceil(36 / 10) transactions of at most 10 RCPTs, all in one session (no refusal spent the
@@ -315,7 +325,7 @@ def test_ipv6_mx_address() -> None:
             server.close()
 
     [r] = asyncio.run(go())
-    assert r.address == "::1" and r.verdict is Verdict.REJECTS_UNKNOWN
+    assert r.address == "::1" and classify(r).verdict is Verdict.REJECTS_UNKNOWN
     assert r.source_address == "::1"
     assert "[::1]" in r.target
 
@@ -325,7 +335,7 @@ def test_audit_timeout_during_the_greylisting_wait() -> None:
     unknown = r.outcome("unknown")
     assert unknown is not None and unknown.reply is not None and unknown.reply.klass == 4
     assert unknown.retry is None and unknown.retry_error == "audit-timeout"
-    assert r.verdict is Verdict.DEFERS_UNKNOWN and r.reason == "retry-failed"
+    assert classify(r).verdict is Verdict.DEFERS_UNKNOWN and classify(r).reason == "retry-failed"
 
 
 def test_backup_mx_whose_address_lookup_failed_is_inconclusive_not_skipped() -> None:
@@ -344,5 +354,36 @@ def test_backup_mx_whose_address_lookup_failed_is_inconclusive_not_skipped() -> 
     ]
     plan = make_plan(mx, fast_settings(2525), load(), ["example.test"])
     skipped = {a.host: a.result() for a in plan.skipped}
-    assert skipped["mx2.example.test"].verdict is Verdict.INCONCLUSIVE
-    assert skipped["mx3.example.test"].verdict is Verdict.NOT_PROBED
+    assert classify(skipped["mx2.example.test"]).verdict is Verdict.INCONCLUSIVE
+    assert classify(skipped["mx3.example.test"]).verdict is Verdict.NOT_PROBED
+
+
+def test_a_new_probe_file_is_judged_by_the_rule_it_feeds(tmp_path: Any) -> None:
+    """Adding a probe is one file: a second unknown-recipient probe (a plus-address) feeding
+    SMTP-RCPT-001 is asked by the engine and judged by the rule, every answer of the role."""
+    import shutil
+
+    from auditor.engine import evaluate
+
+    from auditor.collect.smtp.scenarios import default_dir
+    from auditor.model import Status
+
+    for name in ("postmaster.toml", "unknown-recipient.toml"):
+        shutil.copy(default_dir() / name, tmp_path)
+    (tmp_path / "plus-address.toml").write_text(
+        'name = "plus-address"\ndescription = "a random extension of postmaster"\nrole = "unknown"\n'
+        'steps = ["MAIL FROM:<{mail_from}>", "RCPT TO:<postmaster+{random}@{domain}>"]\n'
+        'expect = "5xx"\nfeeds = ["SMTP-RCPT-001"]\n'
+    )
+
+    def decide(_peer: str, _sender: str, rcpt: str) -> str:
+        # Validates bare local parts, but accepts any +extension: the new probe finds it.
+        return "250 2.1.5 Ok" if rcpt.startswith("postmaster") else "550 5.1.1 User unknown"
+
+    [r] = with_aiosmtpd(RcptHandler(decide), ["example.test"], scenarios_dir=str(tmp_path))
+    plus = [o for o in r.outcomes if o.scenario == "plus-address"]
+    assert len(plus) == 1 and plus[0].reply is not None and plus[0].reply.code == 250
+    assert plus[0].feeds == ("SMTP-RCPT-001",)
+    findings = [f for f in evaluate([r]) if f.rule_id == "SMTP-RCPT-001"]
+    assert [f.status for f in findings] == [Status.FAIL]
+    assert "postmaster+" in findings[0].message

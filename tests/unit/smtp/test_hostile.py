@@ -10,7 +10,8 @@ import pytest
 
 from auditor.collect.smtp.engine import Engine, make_plan
 from auditor.collect.smtp.scenarios import load
-from auditor.observations.smtp import ProbeResult, Verdict
+from auditor.observations.smtp import ProbeResult
+from auditor.rules.smtp_verdicts import Verdict, classify
 from tests.unit.smtp.fakes import Scripted, fast_settings, mx_for, running
 
 pytestmark = pytest.mark.timeout(30)
@@ -57,8 +58,8 @@ def probe(srv: Scripted, **kw: Any) -> tuple[ProbeResult, float]:
 )
 def test_hostile_server_is_inconclusive_with_reason(srv: Scripted, reason: str) -> None:
     result, took = probe(srv)
-    assert result.verdict is Verdict.INCONCLUSIVE
-    assert result.reason == reason
+    assert classify(result).verdict is Verdict.INCONCLUSIVE
+    assert classify(result).reason == reason
     # Bounded: a stage timeout is 1.5 s; even the 421 back-off path stays far below the tarpit's 60 s.
     assert took < 10, took
     assert result.transcript, "the transcript is the evidence"
@@ -68,7 +69,8 @@ def test_421_backs_off_once_then_gives_up() -> None:
     srv = Scripted(banner=b"421 4.7.0 Too many connections\r\n")
     result, _ = probe(srv)
     assert srv.connections == 2  # first try + exactly one retry after the back-off
-    assert result.reason == "421"
+    assert classify(result).reason == "rate-limited"  # "too many connections": named, with the fix
+    assert "session-delay" in classify(result).fix
 
 
 def test_connection_refused() -> None:
@@ -83,16 +85,16 @@ def test_connection_refused() -> None:
     settings = fast_settings(port)
     plan = make_plan(mx_for(["example.test"]), settings, load(), ["example.test"])
     [result] = asyncio.run(Engine(settings).run(plan))
-    assert result.verdict is Verdict.INCONCLUSIVE
-    assert result.reason == "connection-refused"
+    assert classify(result).verdict is Verdict.INCONCLUSIVE
+    assert classify(result).reason == "connection-refused"
 
 
 def test_audit_timeout_bounds_the_whole_run() -> None:
     srv = Scripted(reply_delay=1.0)  # every reply 1 s: the whole probe needs far longer than 2 s
     result, took = probe(srv, timeout=5.0, audit_timeout=2.0)
     assert took < 6
-    assert result.verdict is Verdict.INCONCLUSIVE
-    assert result.reason == "audit-timeout"
+    assert classify(result).verdict is Verdict.INCONCLUSIVE
+    assert classify(result).reason == "audit-timeout"
 
 
 def test_huge_transcript_lines_are_truncated() -> None:

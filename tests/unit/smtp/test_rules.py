@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import pytest
 
+from auditor.collect.smtp.scenarios import load
 from auditor.model import Status
-from auditor.observations.smtp import ProbeResult, RcptOutcome, Reply, Verdict
+from auditor.observations.smtp import Expect, Outcome, ProbeResult, RcptOutcome, Reason, Reply, Role
 from auditor.rules import Observations, load_all
-from auditor.rules.smtp_verdicts import classify
+from auditor.rules.smtp_verdicts import Verdict, classify
 from auditor.serialize import from_jsonable, to_jsonable
+
+# What the shipped probes/*.toml say for each role: the engine copies it into every outcome.
+SCENARIOS = {s.role: s for s in load()}
 
 OK = Reply(250, ("2.1.5 Ok",))
 UNKNOWN = Reply(550, ("5.1.1 User unknown",))
 GREY = Reply(450, ("4.7.1 Greylisted",))
 BLOCK = Reply(554, ("5.7.1 Client host rejected",))
+RELAY_DENIED = Reply(554, ("5.7.1 <x@relay.test>: Relay access denied",))
 
 
 def pr(
     *outcomes: RcptOutcome, domain: str = "example.test", address: str = "198.18.0.11", primary: bool = True
 ) -> ProbeResult:
-    base = ProbeResult(
+    return ProbeResult(
         target=f"{domain} mx[{address}]",
         domain=domain,
         mx_host="mx",
@@ -27,12 +32,25 @@ def pr(
         primary=primary,
         outcomes=outcomes,
     )
-    verdict, reason, detail = classify(base)
-    return ProbeResult(**{**base.__dict__, "verdict": verdict, "reason": reason, "detail": detail})
 
 
 def o(role: str, reply: Reply | None, retry: Reply | None = None, **kw: object) -> RcptOutcome:
-    return RcptOutcome(role, f"{role}@example.test", reply=reply, retry=retry, **kw)  # type: ignore[arg-type]
+    """One recorded recipient as the engine writes it (scenario, expect and feeds from probes/)."""
+    sc = SCENARIOS.get(Role(role))
+    base: dict[str, object] = {
+        "scenario": sc.name if sc else "control",
+        "expect": sc.expect if sc else Expect.ACCEPT,
+        "feeds": sc.feeds if sc else (),
+        "outcome": Outcome.ANSWERED if reply is not None else Outcome.NOT_ASKED,
+        "retried": retry is not None,
+        "retry_outcome": Outcome.ANSWERED if retry is not None else Outcome.NOT_ASKED,
+    }
+    if kw.get("error") == "mail-from-rejected":
+        base["outcome"] = Outcome.MAIL_REFUSED
+    if "error" in kw:
+        kw["error"] = Reason(kw["error"])
+    base.update(kw)
+    return RcptOutcome(Role(role), f"{role}@example.test", reply=reply, retry=retry, **base)  # type: ignore[arg-type]
 
 
 def run(rule_id: str, *obs: ProbeResult) -> list[Status]:
@@ -54,7 +72,12 @@ CASES = [
     ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", GREY)), [Status.INCONCLUSIVE]),
     ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", GREY, OK)), [Status.FAIL]),
     ("SMTP-RCPT-001", pr(o("postmaster", OK), o("unknown", None, error="timeout")), [Status.INCONCLUSIVE]),
-    ("SMTP-RCPT-003", pr(o("postmaster", OK), o("unknown", GREY, GREY)), [Status.FAIL]),
+    # The control is asked again on the retry too: a verdict needs it accepted in the same conditions.
+    ("SMTP-RCPT-003", pr(o("postmaster", OK, OK), o("unknown", GREY, GREY)), [Status.FAIL]),
+    ("SMTP-RCPT-003", pr(o("postmaster", OK), o("unknown", GREY, GREY)), [Status.INCONCLUSIVE]),
+    # Issue 11: a persistent 4xx while the control got a 4xx too proves nothing (was a pass).
+    ("SMTP-RCPT-001", pr(o("postmaster", GREY, GREY), o("unknown", GREY, GREY)), [Status.INCONCLUSIVE]),
+    ("SMTP-RCPT-001", pr(o("postmaster", OK, OK), o("unknown", GREY, GREY)), [Status.PASS]),
     ("SMTP-RCPT-003", pr(o("postmaster", GREY, GREY), o("unknown", GREY, GREY)), [Status.INCONCLUSIVE]),
     ("SMTP-RCPT-003", pr(o("postmaster", GREY, OK), o("unknown", GREY, UNKNOWN)), [Status.PASS]),
     ("SMTP-RCPT-003", pr(o("postmaster", OK), o("unknown", GREY)), [Status.INCONCLUSIVE]),
@@ -64,7 +87,16 @@ CASES = [
     ("SMTP-PM-001", pr(o("control", OK), o("postmaster", UNKNOWN), o("unknown", UNKNOWN)), [Status.FAIL]),
     ("SMTP-PM-001", pr(o("postmaster", OK), o("unknown", UNKNOWN)), [Status.PASS]),
     ("SMTP-RELAY-001", pr(o("postmaster", OK), o("unknown", UNKNOWN), o("relay", OK)), [Status.FAIL]),
-    ("SMTP-RELAY-001", pr(o("postmaster", OK), o("unknown", UNKNOWN), o("relay", BLOCK)), [Status.PASS]),
+    (
+        "SMTP-RELAY-001",
+        pr(o("postmaster", OK), o("unknown", UNKNOWN), o("relay", RELAY_DENIED)),
+        [Status.PASS],
+    ),
+    (
+        "SMTP-RELAY-001",
+        pr(o("postmaster", BLOCK), o("unknown", BLOCK), o("relay", BLOCK)),
+        [Status.INCONCLUSIVE],
+    ),
     ("SMTP-RELAY-001", pr(o("postmaster", OK), o("unknown", UNKNOWN)), [Status.NOT_APPLICABLE]),
     (
         "SMTP-NULL-001",
@@ -119,7 +151,7 @@ def test_single_address_is_not_applicable_for_rcpt_002() -> None:
 
 
 def test_not_probed_is_never_pass() -> None:
-    skipped = ProbeResult(target="x", domain="x", verdict=Verdict.NOT_PROBED, reason="external-mx")
+    skipped = ProbeResult(target="x", domain="x", failure=Reason.EXTERNAL)
     for rid in (
         "SMTP-RCPT-001",
         "SMTP-RCPT-003",
@@ -132,10 +164,11 @@ def test_not_probed_is_never_pass() -> None:
 
 
 def test_probe_result_json_round_trip() -> None:
-    result = pr(o("postmaster", OK), o("unknown", GREY, UNKNOWN))
+    result = pr(o("postmaster", OK, OK), o("unknown", GREY, UNKNOWN))
     back = from_jsonable(ProbeResult, to_jsonable(result))
     assert back == result
-    assert back.verdict is Verdict.REJECTS_UNKNOWN
+    assert classify(back).verdict is Verdict.REJECTS_UNKNOWN
+    assert back.outcomes[1].role is Role.UNKNOWN and back.outcomes[1].feeds == SCENARIOS[Role.UNKNOWN].feeds
 
 
 def test_every_rule_has_a_page() -> None:
@@ -159,8 +192,8 @@ def test_every_rule_has_a_page() -> None:
 def test_rcpt_003_is_high_when_a_backup_defers_too() -> None:
     from auditor.model import Severity
 
-    primary = pr(o("postmaster", OK), o("unknown", GREY, GREY), primary=True)
-    backup = pr(o("postmaster", OK), o("unknown", GREY, GREY), address="198.18.0.12", primary=False)
+    primary = pr(o("postmaster", OK, OK), o("unknown", GREY, GREY), primary=True)
+    backup = pr(o("postmaster", OK, OK), o("unknown", GREY, GREY), address="198.18.0.12", primary=False)
     r = load_all()["SMTP-RCPT-003"]
     found = {f.target: f for f in r.check(Observations([primary, backup]), r)}
     assert found[primary.target].status is Status.FAIL and found[primary.target].severity is Severity.HIGH

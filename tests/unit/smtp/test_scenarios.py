@@ -14,7 +14,7 @@ name = "x"
 description = "d"
 role = "unknown"
 steps = ["MAIL FROM:<{mail_from}>", "RCPT TO:<{random}@{domain}>"]
-safe = "5xx"
+expect = "5xx"
 feeds = ["SMTP-RCPT-001"]
 """
 
@@ -32,7 +32,11 @@ def test_shipped_scenarios() -> None:
 @pytest.mark.parametrize(
     ("text", "message", "line"),
     [
-        (GOOD.replace('safe = "5xx"', 'safe = "maybe"'), "safe must be", 5),
+        (GOOD.replace('expect = "5xx"', 'expect = "maybe"'), "expect must be", 5),
+        (GOOD.replace('expect = "5xx"', 'safe = "5xx"'), "unknown key 'safe'", 5),
+        (GOOD.replace('feeds = ["SMTP-RCPT-001"]', "feeds = []"), "feeds must be a non-empty list", 6),
+        (GOOD.replace('"SMTP-RCPT-001"', '"rcpt one"'), "is not a rule id", 6),
+        (GOOD.replace('role = "unknown"', 'role = "control"'), "role must be", 3),
         (GOOD + "colour = 1\n", "unknown key 'colour'", 7),
         (GOOD.replace("{random}", "{victim}"), "unknown placeholder", 4),
         (GOOD.replace("RCPT TO:<{random}@{domain}>", "DATA"), "steps must be", 4),
@@ -67,3 +71,14 @@ def test_duplicate_names_refused(tmp_path: Path) -> None:
     (tmp_path / "b.toml").write_text(GOOD)
     with pytest.raises(InputError, match="duplicate"):
         load(tmp_path)
+
+
+def test_every_feed_is_a_rule_that_reads_probe_answers() -> None:
+    from auditor.observations.smtp import ProbeResult
+    from auditor.rules import load_all
+
+    rules = load_all()
+    for sc in load():
+        for rid in sc.feeds:
+            assert rid in rules, (sc.path, rid)
+            assert ProbeResult in rules[rid].needs, (sc.path, rid)

@@ -14,7 +14,8 @@ import pytest
 
 from auditor.collect.smtp.engine import MAX_JUNK_PER_SESSION, Engine, _domain_views, make_plan
 from auditor.collect.smtp.scenarios import default_dir, load
-from auditor.observations.smtp import ProbeResult, Verdict
+from auditor.observations.smtp import ProbeResult
+from auditor.rules.smtp_verdicts import Verdict, classify
 from tests.unit.smtp.fakes import Scripted, fast_settings, known_only, mx_for, running
 
 pytestmark = pytest.mark.timeout(60)
@@ -54,7 +55,9 @@ def test_many_domains_need_only_the_sessions_the_error_budget_forces(
     )
     results = _run(srv, domains, controls=controls, scenarios_dir=_unknown_only(tmp_path))
     assert len(results) == n
-    assert all(r.verdict is Verdict.REJECTS_UNKNOWN for r in results), {r.reason for r in results}
+    assert all(classify(r).verdict is Verdict.REJECTS_UNKNOWN for r in results), {
+        classify(r).reason for r in results
+    }
     # The fewest sessions possible: n refusals at most BUDGET per session, every session but the
     # last one full; the 150 accepted controls fit into the first session.
     assert srv.connections == math.ceil(n / BUDGET)
@@ -80,7 +83,7 @@ def test_an_accepting_server_gets_all_transactions_in_one_session(pipelining: bo
         extensions=("PIPELINING",) if pipelining else ("SIZE 1000",),
     )
     results = _run(srv, domains, null_sender_per_address=0)
-    assert all(r.verdict is Verdict.ACCEPTS_UNKNOWN for r in results)
+    assert all(classify(r).verdict is Verdict.ACCEPTS_UNKNOWN for r in results)
     assert srv.connections == 1
     assert srv.mail_commands == math.ceil(360 / 100)
     assert _per_session(srv, "RSET") == [srv.mail_commands]
@@ -97,7 +100,7 @@ def test_junk_commands_per_session_stay_under_the_limit(pipelining: bool) -> Non
         extensions=("PIPELINING",) if pipelining else ("SIZE 1000",),
     )
     results = _run(srv, domains, null_sender_per_address=0, max_rcpts_per_transaction=2)
-    assert all(r.verdict is Verdict.ACCEPTS_UNKNOWN for r in results)
+    assert all(classify(r).verdict is Verdict.ACCEPTS_UNKNOWN for r in results)
     assert srv.mail_commands == 120
     assert max(srv.junk_per_session) <= MAX_JUNK_PER_SESSION
     assert srv.connections == math.ceil(120 / (MAX_JUNK_PER_SESSION - 1))
@@ -126,7 +129,7 @@ def test_error_budget_is_never_exceeded(pipelining: bool, seed: int, share: int)
     results = _run(srv, domains, null_sender_per_address=10)
     assert max(srv.rejections_per_session) <= BUDGET
     assert max(srv.junk_per_session) <= MAX_JUNK_PER_SESSION
-    assert not any(r.reason in ("error-budget", "protocol-error") for r in results)
+    assert not any(classify(r).reason in ("error-budget", "protocol-error") for r in results)
     # Every recipient asked once (postmaster@ once more in the 10 null-sender transactions).
     rcpts = [c for c in srv.commands if c.startswith("RCPT")]
     assert (len(rcpts), len(set(rcpts))) == (60 * 3 + 10, 60 * 3)
@@ -148,7 +151,9 @@ def test_a_per_session_message_limit_ends_the_session_without_losing_answers(pip
     )
     results = _run(srv, domains, null_sender_per_address=0)
     # The second MAIL of a session gets 452: not a refusal of our sender, just "next session".
-    assert all(r.verdict is Verdict.ACCEPTS_UNKNOWN for r in results), {r.reason for r in results}
+    assert all(classify(r).verdict is Verdict.ACCEPTS_UNKNOWN for r in results), {
+        classify(r).reason for r in results
+    }
     assert not any(o.error for r in results for o in r.outcomes)
     assert srv.connections == 2
     assert max(srv.rejections_per_session) <= BUDGET
@@ -158,7 +163,7 @@ def test_pipelined_null_sender_transactions_go_out_as_groups() -> None:
     srv = Scripted(extensions=("PIPELINING",), reply_delay=0.02)
     results = _run(srv, [f"d{i}.test" for i in range(4)], null_sender_per_address=4)
     assert sum(r.null_sender_tested for r in results) == 4
-    assert all(r.verdict is Verdict.REJECTS_UNKNOWN for r in results)
+    assert all(classify(r).verdict is Verdict.REJECTS_UNKNOWN for r in results)
     assert srv.early_talk > 0
     # RSET leads each following group: no nested MAIL, no RCPT outside a transaction.
     [cmds] = srv.session_commands
@@ -210,7 +215,7 @@ def test_a_session_ended_by_the_budget_says_goodbye_in_its_last_group(
     controls = tuple(f"user@{d}" for d in domains)
     srv = Scripted(rcpt=known_only(set(controls)), extensions=("PIPELINING",))
     results = _run(srv, domains, controls=controls, scenarios_dir=_unknown_only(tmp_path))
-    assert all(r.verdict is Verdict.REJECTS_UNKNOWN for r in results)
+    assert all(classify(r).verdict is Verdict.REJECTS_UNKNOWN for r in results)
     assert srv.connections == 3 and max(srv.rejections_per_session) == BUDGET
     # Later sessions: EHLO, [MAIL + 8 RCPT], [RCPT, RSET, QUIT]: three round trips after the greeting.
     for writes in sends[1:]:
@@ -253,7 +258,9 @@ def test_421_and_hang_up_mid_group_keeps_the_answers_already_given(tmp_path: Pat
         hard_limit=5,
     )
     results = _run(srv, domains, controls=controls, scenarios_dir=_unknown_only(tmp_path))
-    measured = [r for r in results if r.verdict is Verdict.REJECTS_UNKNOWN]
+    measured = [r for r in results if classify(r).verdict is Verdict.REJECTS_UNKNOWN]
     # Two sessions (the first, and the one retry after the 421 backoff) of 5 refusals each.
-    assert len(measured) == 10, sorted((r.domain, r.verdict.value, r.reason) for r in results)
-    assert all(r.reason == "421" for r in results if r.verdict is Verdict.INCONCLUSIVE)
+    assert len(measured) == 10, sorted(
+        (r.domain, classify(r).verdict.value, classify(r).reason) for r in results
+    )
+    assert all(classify(r).reason == "421" for r in results if classify(r).verdict is Verdict.INCONCLUSIVE)

@@ -11,7 +11,8 @@ import pytest
 
 from auditor.collect.smtp.engine import Engine, make_plan
 from auditor.collect.smtp.scenarios import load
-from auditor.observations.smtp import ProbeResult, Verdict
+from auditor.observations.smtp import ProbeResult
+from auditor.rules.smtp_verdicts import Verdict, classify
 from tests.conftest import need_tool
 from tests.unit.smtp.fakes import RcptHandler, aiosmtpd_server, fast_settings, mx_for
 
@@ -64,7 +65,7 @@ def test_starttls_with_a_bad_certificate_is_used_and_recorded(tmp_path: Path) ->
 
     [r] = asyncio.run(go())
     # require_starttls: the RCPTs were only answered because the probe did switch to TLS.
-    assert r.verdict is Verdict.REJECTS_UNKNOWN, (r.reason, r.detail)
+    assert classify(r).verdict is Verdict.REJECTS_UNKNOWN, (classify(r).reason, classify(r).detail)
     assert r.tls.offered and r.tls.ok and r.tls.version.startswith("TLS")
     assert "STARTTLS" not in r.extensions  # the extensions kept are those of the EHLO inside TLS
     assert sum(1 for line in r.transcript if line.startswith("C: EHLO")) == 2

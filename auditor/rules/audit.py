@@ -33,10 +33,6 @@ def audit_gap(obs: Observations, r: Rule) -> Iterator[Finding]:
     A report that silently leaves out the backup MX it could not reach looks exactly like a clean
     report. The checks that stage feeds are unknown, so the finding is ``inconclusive`` and makes
     the exit code 3 ("could not measure") unless something failed outright.
-
-    ## How to fix
-
-    Remove the cause (network path, credentials, `probe.audit_timeout`) and run the audit again.
     """
     for gap in obs.of(AuditGap):
         fams = ", ".join(gap.families) or "its"

@@ -107,10 +107,8 @@ def gtube(obs: Observations, r: Rule) -> Iterator[Finding]:
     Spam senders are forged. A filter that accepts spam and then "rejects" it after the session, or
     notifies the sender, mails an innocent third party for every spam it catches.
 
-    ## How to fix
-
-    Reject in the session (5xx at end of DATA) or quarantine silently. Good outcomes: a 5xx at end
-    of DATA, or 250 and silence.
+    ## What passes
+    A 5xx at end of DATA, or 250 and silence.
     """
     yield from _judge(r, "gtube", obs)
 
@@ -137,9 +135,5 @@ def eicar(obs: Observations, r: Rule) -> Iterator[Finding]:
     Malware senders are forged just like spam senders. Note amavis's stock
     ``@viruses_that_fake_sender_maps`` exempts EICAR, so a notice here may not happen for real
     viruses, and a silence here does not prove real viruses are handled the same way (CF-AMAVIS-002).
-
-    ## How to fix
-
-    As CF-PROBE-001: reject in the session or quarantine silently; turn sender notifications off.
     """
     yield from _judge(r, "eicar", obs)

@@ -95,10 +95,6 @@ def mx_paths(obs: Observations, r: Rule) -> Iterator[Finding]:
     are the classic accept-all hosts: they queue mail for any local part and bounce it later
     to the forged sender.
 
-    ## How to fix
-    Give the backup the recipient list (or drop the backup MX record); publish host names with
-    A/AAAA records as MX targets.
-
     ## Example
     ``example.com. MX 10 mx1.example.com.`` and ``MX 20 backup.mx-provider.net.``: the second host is
     external; probe it with ``--allow-external-mx`` (with the provider's consent) to clear it.
@@ -200,9 +196,6 @@ def null_mx(obs: Observations, r: Rule) -> Iterator[Finding]:
     cannot reject those senders cheaply, and the bounces and auto-replies flow to the domain's
     A record host. A null MX lets receivers refuse such mail at MAIL FROM (550 5.7.27) and tells
     senders not to try delivery (556 5.1.10).
-
-    ## How to fix
-    ``example.org. IN MX 0 .`` plus ``"v=spf1 -all"``; remove any other MX records of the domain.
     """
     for mx in obs.of(DnsMx):
         if not mx.non_mail:
@@ -245,9 +238,6 @@ def malformed_null_mx(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it matters
     RFC 7505 §3 defines the null MX as the only record of the RRset. Mixed records leave senders
     to guess, and some will deliver (and bounce) anyway.
-
-    ## How to fix
-    Keep exactly ``MX 0 .`` for a non-mail domain, or remove the "." record from a mail domain.
     """
     for mx in obs.of(DnsMx):
         if mx.malformed_null_mx:

@@ -126,9 +126,6 @@ def accepts_unknown(obs: Observations, r: Rule) -> Iterator[Finding]:
     What is accepted for a non-existent user must be bounced later (RFC 5321 §6.1), to the
     envelope sender, which for spam is a forged innocent third party.
 
-    ## How to fix
-    Reject unknown recipients with 5xx at RCPT time: list valid recipients on every MX.
-
     ## Example
     ``RCPT TO:<bsaxq7k2m9q4v1x8c3z0@example.com>`` → ``250 2.1.5 Ok`` is a failure; ``550 5.1.1 …
     User unknown`` passes. A 4xx is retried (``--retry-after``) before it is judged.
@@ -199,9 +196,6 @@ def weaker_backup(obs: Observations, r: Rule) -> Iterator[Finding]:
     ## Why it causes backscatter
     Spammers target backup MXes on purpose. The backup queues the message; when the primary later
     refuses the unknown user, the backup bounces to the forged sender.
-
-    ## How to fix
-    Same recipient validation on every MX, or no backup MX at all (senders queue for days anyway).
     """
     by_domain: dict[str, list[ProbeResult]] = defaultdict(list)
     for pr in obs.of(ProbeResult):
@@ -267,8 +261,7 @@ def persistent_4xx(obs: Observations, r: Rule) -> Iterator[Finding]:
     The sending MTA keeps the message queued for days and then its own MTA bounces it to the
     (forged) sender; backup MXes queue it too.
 
-    ## How to fix
-    Make "user unknown" a 5xx (see the remediation); keep greylisting after recipient validation.
+    ## Severity
     Severity rises to high when a backup MX of the domain defers too (it queues the mail as well).
     """
     results = obs.of(ProbeResult)
@@ -388,9 +381,6 @@ def subdomain_accepted(obs: Observations, r: Rule) -> Iterator[Finding]:
     Postfix matches subdomains of relay domains by default (parent_domain_matches_subdomains),
     so a relay domain without a recipient list relays random subdomains too; the next hop
     rejects them and Postfix bounces to the forged sender.
-
-    ## How to fix
-    See the remediation: recipient lists for relay domains and no implicit subdomain matching.
     """
     for pr in obs.of(ProbeResult):
         yield _judge_fed(
@@ -428,9 +418,6 @@ def null_sender_refused(obs: Observations, r: Rule) -> Iterator[Finding]:
     Delivery status notifications, MDNs and other sites' address verification all use the null
     reverse path. A site that refuses it cannot receive bounces for its own mail and breaks the
     verification that others use to avoid backscatter.
-
-    ## How to fix
-    Accept ``<>`` like any other sender (see the remediation).
     """
     for pr in obs.of(ProbeResult):
         gap = _gap(pr, r)
@@ -519,9 +506,6 @@ def postmaster_refused(obs: Observations, r: Rule) -> Iterator[Finding]:
 
     ## Why it matters
     Postmaster is the one address other operators can use to report backscatter and abuse.
-
-    ## How to fix
-    Alias postmaster@ in every domain you serve.
     """
     for pr in obs.of(ProbeResult):
         if pr.failure is Reason.BANNER_554:
@@ -554,9 +538,6 @@ def open_relay(obs: Observations, r: Rule) -> Iterator[Finding]:
 
     ## Why it causes backscatter
     A relay forwards spam whose rejections it then bounces: relaying and backscatter come together.
-
-    ## How to fix
-    Relay only for your own networks and authenticated clients (see the remediation).
     """
     for pr in obs.of(ProbeResult):
         yield _judge_fed(

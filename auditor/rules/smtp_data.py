@@ -70,10 +70,6 @@ def confirmed_backscatter(obs: Observations, r: Rule) -> Iterator[Finding]:
     This is backscatter itself, observed: every spam with a forged sender that reaches this MX for
     an unknown address turns into a bounce to an innocent third party.
 
-    ## How to fix
-
-    Make the MX reject unknown recipients at RCPT time (see the remediation), then re-run the probe.
-
     ## Example
 
     A backup MX with ``relay_domains = example.com`` and no ``relay_recipient_maps`` accepts
@@ -153,10 +149,6 @@ def rejected_after_data(obs: Observations, r: Rule) -> Iterator[Finding]:
     Not backscatter by itself (the reject is still in the session), but a multi-recipient message
     cannot be rejected per recipient after DATA: such systems either lose the valid recipients or
     accept all and bounce the invalid ones. It also breaks other sites' recipient callouts.
-
-    ## How to fix
-
-    Validate recipients at RCPT time.
     """
     for p in _backscatter_probes(obs):
         if p.outcome is DataOutcome.REJECTED_AFTER_DATA:
@@ -202,10 +194,6 @@ def ndr_to_header_from(obs: Observations, r: Rule) -> Iterator[Finding]:
 
     Header addresses are trivially forged and no envelope defence (BATV, null-sender rules) can
     stop replies aimed at them.
-
-    ## How to fix
-
-    Reply to the envelope sender only.
     """
     for p in obs.of(DataProbeResult):
         if p.outcome is not DataOutcome.ACCEPTED:

@@ -15,23 +15,10 @@ from auditor.rules.base import REGISTRY
 
 # Modules another engineer owns, whose docstrings still carry a "How to fix" section; strict: the
 # test fails (XPASS) once they are converted, so this list cannot go stale.
-_NOT_YET = {"audit", "content_probe", "dns", "smtp", "smtp_data"}
-
-
-def _module(rule_id: str) -> str:
-    return load_all()[rule_id].check.__module__.rsplit(".", 1)[-1]
 
 
 def _params() -> list[object]:
-    out = []
-    for rid in load_all():
-        marks = (
-            [pytest.mark.xfail(strict=True, reason="owned elsewhere: move its How-to-fix into remediation=")]
-            if _module(rid) in _NOT_YET
-            else []
-        )
-        out.append(pytest.param(rid, marks=marks, id=rid))
-    return out
+    return [pytest.param(rid, id=rid) for rid in load_all()]
 
 
 @pytest.mark.parametrize("rule_id", _params())

@@ -363,9 +363,8 @@ def test_a_new_probe_file_is_judged_by_the_rule_it_feeds(tmp_path: Any) -> None:
     SMTP-RCPT-001 is asked by the engine and judged by the rule, every answer of the role."""
     import shutil
 
-    from auditor.engine import evaluate
-
     from auditor.collect.smtp.scenarios import default_dir
+    from auditor.judge import evaluate
     from auditor.model import Status
 
     for name in ("postmaster.toml", "unknown-recipient.toml"):

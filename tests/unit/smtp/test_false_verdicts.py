@@ -11,11 +11,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from auditor.engine import evaluate
 
 from auditor.collect.dataprobe import run_data_probes
 from auditor.collect.smtp.engine import Engine, make_plan
 from auditor.collect.smtp.scenarios import load
+from auditor.judge import evaluate
 from auditor.model import Finding, Observation, Status
 from auditor.observations.smtp import DataProbeResult, ProbeResult, ProbeSettings
 from tests.unit.smtp.fakes import Scripted, fast_settings, known_only, mx_for, running

@@ -7,11 +7,11 @@ import dataclasses
 from typing import Any
 
 import pytest
-from auditor.engine import evaluate
 
 from auditor.collect.smtp import identity
 from auditor.collect.smtp.engine import Engine, make_plan
 from auditor.collect.smtp.scenarios import load
+from auditor.judge import evaluate
 from auditor.model import Status
 from auditor.observations.smtp import ProbeResult, ProbeSettings
 from auditor.rules.smtp_verdicts import Verdict, Why, classify

@@ -65,10 +65,10 @@ EOF
 check "version" 0 "backscatter-audit 0." "$BSA" --version
 check "rules" 0 "PF-RCPT-003" "$BSA" rules
 check "explain" 0 "PF-RCPT-003" "$BSA" explain PF-RCPT-003
-check "init" 0 "[site]" sh -c '"$1" init x/site.toml && cat x/site.toml' sh "$BSA"
+check "init" 0 "[site]" sh -c 'mkdir -p x && "$1" init x/site.toml && cat x/site.toml' sh "$BSA"
 # Findings fail the lint (exit 1): the empty local_recipient_maps is PF-RCPT-001.
 check "lint postfix" 1 "PF-RCPT-001" "$BSA" lint postfix postfix
-check "lint postfix json" 1 '"schema": "backscatter-audit/1"' \
+check "lint postfix json" 1 '"schema": "backscatter-audit/2"' \
   sh -c '"$1" lint postfix postfix --format json --output saved.json; rc=$?; cat saved.json; exit $rc' sh "$BSA"
 # The scenarios come from the installed package: the unknown-recipient probe is planned.
 check "probe --dry-run" 0 "(unknown-recipient)" "$BSA" probe example.test --dry-run \
@@ -77,7 +77,7 @@ check "report html" 1 "PF-RCPT-001" \
   sh -c '"$1" report saved.json --format html --output report.html; rc=$?; cat report.html; exit $rc' sh "$BSA"
 check "exchange collector script" 0 "Collect-BackscatterAudit.ps1" \
   sh -c 'p=$("$1" lint exchange --collector) && test -s "$p" && echo "$p"' sh "$BSA"
-check "report schema" 0 "backscatter-audit/1" "$WORK/venv/bin/python" -c \
+check "report schema" 0 "backscatter-audit/2" "$WORK/venv/bin/python" -c \
   'from auditor.schema import load_report_schema; import json; print(json.dumps(load_report_schema()))'
 check "man page" 0 "BACKSCATTER" cat "$WORK/venv/share/man/man1/backscatter-audit.1"
 check "bash completion" 0 "complete" cat "$WORK/venv/share/bash-completion/completions/backscatter-audit.bash"

@@ -144,6 +144,7 @@ def test_wheel_carries_every_runtime_file(wheel: Path) -> None:
     assert not missing
     for path in (
         "auditor/probes/README.md",
+        "auditor/schema/report-2.schema.json",
         "auditor/schema/report-1.schema.json",
         "auditor/render/templates/report.html.j2",
         "auditor/collect/postfix/postfix_defaults.json",
@@ -206,6 +207,8 @@ def test_version_rules_explain(installed: Installed) -> None:
 
 def test_init_writes_site_toml(installed: Installed) -> None:
     target = installed.cwd / "x" / "site.toml"
+    assert installed.run("init", str(target)).returncode == 2  # a missing directory is not made silently
+    target.parent.mkdir()
     proc = installed.run("init", str(target))
     assert proc.returncode == 0, proc.stderr
     assert "[site]" in target.read_text()
@@ -235,7 +238,7 @@ def test_lint_then_report_html(installed: Installed) -> None:
     proc = installed.run("lint", "postfix", "postfix", "--format", "json", "--output", str(saved))
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(saved.read_text())
-    assert doc["schema"] == "backscatter-audit/1"
+    assert doc["schema"] == "backscatter-audit/2"
     html = installed.cwd / "report.html"
     proc = installed.run("report", str(saved), "--format", "html", "--output", str(html))
     assert proc.returncode == 1, proc.stderr  # the saved assessment's exit code
@@ -253,7 +256,7 @@ def test_collector_script_and_schema_are_installed(installed: Installed) -> None
     code = "from auditor.schema import load_report_schema as load; print(load()['$id'])"
     proc = installed.run("-c", code, program="python")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "urn:backscatter-audit:schema:report-1"
+    assert proc.stdout.strip() == "urn:backscatter-audit:schema:report-2"
 
 
 def test_man_page_and_completions_are_installed(installed: Installed) -> None:

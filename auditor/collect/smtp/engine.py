@@ -235,9 +235,14 @@ def _item_rank(it: Item) -> int:
 
 
 def check_settings(settings: ProbeSettings) -> None:
-    """Everything from the user that ends up in an SMTP command, checked before any network use."""
-    check_smtp_token(settings.ehlo, "EHLO name (--ehlo)")
-    check_address(settings.mail_from, "probe sender (--mail-from)")
+    """Everything from the user that ends up in an SMTP command, checked before any network use.
+
+    An empty EHLO name or sender is not the user's: it becomes this machine's FQDN at run time.
+    """
+    if settings.ehlo:
+        check_smtp_token(settings.ehlo, "EHLO name (--ehlo)")
+    if settings.mail_from:
+        check_address(settings.mail_from, "probe sender (--mail-from)")
     for c in settings.controls:
         check_address(c, "--control")
     if settings.relay_test_domain:

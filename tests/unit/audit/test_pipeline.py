@@ -122,7 +122,7 @@ def _shape(doc: dict[str, Any]) -> list[Any]:
             out.append(("dns", o["target"], o["status"], [(h["name"], h["addresses"]) for h in o["hosts"]]))
         elif o["kind"] == "smtp.probe":
             roles = sorted((x["role"], (x.get("reply") or {}).get("code")) for x in o["outcomes"])
-            out.append(("smtp", o["target"], o["verdict"], roles))
+            out.append(("smtp", o["target"], o["failure"], roles))
         else:
             out.append((o["kind"], o.get("target")))
     return out
@@ -138,8 +138,9 @@ def test_probe_and_audit_observe_the_same(tmp_path: Path, capsys: pytest.Capture
         assert main(["audit", "--config", str(site), "-f", "json", "--fail-on", "critical"]) == 0
         audited = json.loads(capsys.readouterr().out)
     assert _shape(probed) == _shape(audited)
-    assert _shape(probed)[-1][:3] == ("smtp", "example.test mx1.example.test[127.0.0.1]", "rejects-unknown")
+    assert _shape(probed)[-1][:3] == ("smtp", "example.test mx1.example.test[127.0.0.1]", None)
     rules = {(f["rule_id"], f["target"], f["status"]) for f in probed["findings"]}
+    assert ("SMTP-RCPT-001", "example.test mx1.example.test[127.0.0.1]", "pass") in rules
     assert rules == {(f["rule_id"], f["target"], f["status"]) for f in audited["findings"]}
     assert srv.connections == 2  # one session each
 
@@ -157,7 +158,7 @@ def test_probe_time_bound_is_hard_against_a_tarpit(capsys: pytest.CaptureFixture
     assert len(held) == 1
     assert code == 3
     [probe] = [o for o in doc["observations"] if o["kind"] == "smtp.probe"]
-    assert probe["verdict"] == "inconclusive" and probe["reason"] == "audit-timeout"
+    assert probe["failure"] == "audit-timeout"
     assert not [o for o in doc["observations"] if o["kind"] == "audit.gap"]
 
 

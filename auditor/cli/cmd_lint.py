@@ -1,4 +1,4 @@
-"""`lint postfix DIR` and `lint exchange FILE...`: judge configuration without touching any server."""
+"""`lint postfix DIR`, `lint exchange FILE...`, `lint amavis PATH...`: judge config, touch no server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from auditor.engine import build_report, now_iso
 
 
 def register(sub: Any) -> None:
-    lint = sub.add_parser("lint", help="lint mail server configuration (postfix, exchange)")
+    lint = sub.add_parser("lint", help="lint mail server configuration (postfix, exchange, amavis)")
     kinds = lint.add_subparsers(dest="lint_kind", metavar="KIND")
 
     pf = kinds.add_parser("postfix", help="lint a Postfix config directory (main.cf, master.cf, tables)")
@@ -33,6 +33,21 @@ def register(sub: Any) -> None:
     )
     add_report_options(ex)
     ex.set_defaults(func=run_exchange)
+
+    am = kinds.add_parser(
+        "amavis",
+        help="lint amavisd-new configuration (amavisd.conf, or a conf.d folder), optionally with Postfix",
+    )
+    am.add_argument(
+        "paths", metavar="PATH", nargs="+", help="files or conf.d folders, in the order amavis reads them"
+    )
+    am.add_argument(
+        "--postfix-dir",
+        metavar="DIR",
+        help="the Postfix config directory, to tell where amavis sits (after/before the queue)",
+    )
+    add_report_options(am)
+    am.set_defaults(func=run_amavis)
     lint.set_defaults(func=lambda _a: (lint.print_help(sys.stderr), 2)[1])
 
 
@@ -44,6 +59,23 @@ def run_postfix(args: argparse.Namespace) -> int:
     report = build_report(
         [cfg], command=f"lint postfix {args.directory}", started=started, inputs=[args.directory]
     )
+    return emit(report, args)
+
+
+def run_amavis(args: argparse.Namespace) -> int:
+    from auditor.collect.amavis import collect as collect_amavis
+
+    started = now_iso()
+    observations: list[Any] = [collect_amavis(args.paths)]
+    inputs = list(args.paths)
+    command = "lint amavis " + " ".join(args.paths)
+    if args.postfix_dir:
+        from auditor.collect.postfix import collect as collect_postfix
+
+        observations.append(collect_postfix(args.postfix_dir))
+        inputs.append(args.postfix_dir)
+        command += f" --postfix-dir {args.postfix_dir}"
+    report = build_report(observations, command=command, started=started, inputs=inputs)
     return emit(report, args)
 
 

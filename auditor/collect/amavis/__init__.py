@@ -42,8 +42,11 @@ def run_parts_list(directory: Path) -> tuple[list[Path], list[AmavisFile]]:
         if not _RUN_PARTS_NAME.fullmatch(name):
             if not p.is_dir():
                 skipped.append(
-                    AmavisFile(str(p), "skipped", "run-parts skips names with characters other than letters, "
-                               "digits, '_' and '-'")
+                    AmavisFile(
+                        str(p),
+                        "skipped",
+                        "run-parts skips names with characters other than letters, digits, '_' and '-'",
+                    )
                 )
             continue
         if p.is_symlink() and not p.exists():
@@ -74,7 +77,12 @@ def _load_order(paths: Sequence[str]) -> tuple[list[Path], list[AmavisFile], lis
                 dirs.append(p)
         else:
             dirs.append(p)
-    if len(dirs) == 1 and dirs[0].is_dir() and str(dirs[0].resolve()) == DEBIAN_ETC and Path(DEBIAN_SHARED).is_dir():
+    if (
+        len(dirs) == 1
+        and dirs[0].is_dir()
+        and str(dirs[0].resolve()) == DEBIAN_ETC
+        and Path(DEBIAN_SHARED).is_dir()
+    ):
         dirs.insert(0, Path(DEBIAN_SHARED))
         notes.append(f"read {DEBIAN_SHARED} first, as Debian's amavisd-new does")
     given = {str(d.resolve()) for d in dirs}
@@ -85,13 +93,16 @@ def _load_order(paths: Sequence[str]) -> tuple[list[Path], list[AmavisFile], lis
             skipped += skip
             if (d / "01-debian").exists() and not any(x.endswith("usr/share/amavis/conf.d") for x in given):
                 notes.append(
-                    f"{d} looks like Debian's conf.d: Debian reads {DEBIAN_SHARED} before it; give that folder "
+                    f"{d} looks like Debian's conf.d: Debian reads {DEBIAN_SHARED} before it; "
+                    "give that folder "
                     "first to include it (it sets no destiny in the stock package)"
                 )
         else:
             files.append(d)
     if len(files) > MAX_FILES:
-        raise InputError(f"{len(files)} files: more than the {MAX_FILES} an amavis configuration can sensibly have")
+        raise InputError(
+            f"{len(files)} files: more than the {MAX_FILES} an amavis configuration can sensibly have"
+        )
     return files, skipped, notes
 
 
@@ -100,7 +111,8 @@ def _read_text(path: Path) -> str:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise InputError(
-                f"file is {size / 1048576:.1f} MiB, larger than the {MAX_FILE_BYTES // 1048576} MiB limit for an "
+                f"file is {size / 1048576:.1f} MiB, larger than the {MAX_FILE_BYTES // 1048576} MiB limit "
+                "for an "
                 "amavis configuration file",
                 str(path),
             )
@@ -129,7 +141,9 @@ def collect(paths: Sequence[str] | str) -> AmavisConfig:
         try:
             statements = split_statements(tokenize(text))
         except PerlSyntaxError as e:
-            raise InputError(f"Perl syntax: {e.message} (amavis would refuse to start)", str(path), e.line) from None
+            raise InputError(
+                f"Perl syntax: {e.message} (amavis would refuse to start)", str(path), e.line
+            ) from None
         entry_index = len(records)
         records.append(AmavisFile(str(path), "read"))
         n = ev.run(statements, str(path))
@@ -144,7 +158,9 @@ def collect(paths: Sequence[str] | str) -> AmavisConfig:
         missing = [t for t in targets if not t.is_file()]
         if missing:
             if inc.optional and all(not t.exists() for t in missing):
-                records.append(AmavisFile(str(missing[0]), "skipped", f"optional include at {inc.location}: not found"))
+                records.append(
+                    AmavisFile(str(missing[0]), "skipped", f"optional include at {inc.location}: not found")
+                )
             return False
         depth += 1
         try:

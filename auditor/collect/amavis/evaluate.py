@@ -35,31 +35,97 @@ BANK_KEYS: dict[str, str] = {v[1:]: v for v in TRACKED if v not in ("%policy_ban
 # Well-known amavis variables: a file that sets none of them is not an amavis configuration.
 KNOWN_AMAVIS = _TRACKED | frozenset(
     {
-        "$myhostname", "$mydomain", "$MYHOME", "$TEMPBASE", "$QUARANTINEDIR", "$daemon_user",
-        "$daemon_group", "$max_servers", "$max_requests", "$child_timeout", "@local_domains_acl",
-        "@local_domains_maps", "$local_domains_re", "@bypass_spam_checks_maps",
-        "@bypass_virus_checks_maps", "$sa_tag_level_deflt", "$sa_tag2_level_deflt",
-        "$sa_spam_subject_tag", "$banned_filename_re", "@av_scanners", "@av_scanners_backup",
-        "$X_HEADER_LINE", "$virus_admin", "$spam_admin", "$DO_SYSLOG", "$log_level", "$notify_method",
-        "$forward_method", "$enable_dkim_verification", "$pid_file", "$lock_file", "$db_home",
-        "$path", "$file", "$gzip", "$bzip2", "$unrar", "$arc", "$enable_db", "$enable_global_cache",
-        "$virus_quarantine_to", "$spam_quarantine_to", "$banned_quarantine_to",
-        "$bad_header_quarantine_to", "$quarantine_subdir_levels", "$sa_mail_body_size_limit",
-        "$sa_local_tests_only", "$MAXLEVELS", "$MAXFILES", "@keep_decoded_original_maps",
-        "@score_sender_maps", "$syslog_facility", "$syslog_ident", "$log_recip_templ",
-        "$inet_socket_bind", "$final_unchecked_destiny", "@lookup_sql_dsn", "@storage_sql_dsn",
-        "$sql_select_policy", "$enable_ldap", "$helpers_home", "$undecipherable_subject_tag",
-        "$mailfrom_notify_admin", "$mailfrom_notify_recip", "$mailfrom_notify_spamadmin",
-        "$hdrfrom_notify_sender", "@addr_extension_spam_maps", "$recipient_delimiter",
-        "$addr_extension_spam", "%banned_rules", "@banned_filename_maps", "$defang_spam",
-        "@whitelist_sender_maps", "@blacklist_sender_maps", "$penpals_bonus_score",
-        "$policy_bank", "$inet_acl", "@inet_acl", "$myauthservid", "$soft_bounce",
-        "$sa_quarantine_cutoff_level", "$bounce_killer_score", "@decoders", "$unix_socketname",
+        "$myhostname",
+        "$mydomain",
+        "$MYHOME",
+        "$TEMPBASE",
+        "$QUARANTINEDIR",
+        "$daemon_user",
+        "$daemon_group",
+        "$max_servers",
+        "$max_requests",
+        "$child_timeout",
+        "@local_domains_acl",
+        "@local_domains_maps",
+        "$local_domains_re",
+        "@bypass_spam_checks_maps",
+        "@bypass_virus_checks_maps",
+        "$sa_tag_level_deflt",
+        "$sa_tag2_level_deflt",
+        "$sa_spam_subject_tag",
+        "$banned_filename_re",
+        "@av_scanners",
+        "@av_scanners_backup",
+        "$X_HEADER_LINE",
+        "$virus_admin",
+        "$spam_admin",
+        "$DO_SYSLOG",
+        "$log_level",
+        "$notify_method",
+        "$forward_method",
+        "$enable_dkim_verification",
+        "$pid_file",
+        "$lock_file",
+        "$db_home",
+        "$path",
+        "$file",
+        "$gzip",
+        "$bzip2",
+        "$unrar",
+        "$arc",
+        "$enable_db",
+        "$enable_global_cache",
+        "$virus_quarantine_to",
+        "$spam_quarantine_to",
+        "$banned_quarantine_to",
+        "$bad_header_quarantine_to",
+        "$quarantine_subdir_levels",
+        "$sa_mail_body_size_limit",
+        "$sa_local_tests_only",
+        "$MAXLEVELS",
+        "$MAXFILES",
+        "@keep_decoded_original_maps",
+        "@score_sender_maps",
+        "$syslog_facility",
+        "$syslog_ident",
+        "$log_recip_templ",
+        "$inet_socket_bind",
+        "$final_unchecked_destiny",
+        "@lookup_sql_dsn",
+        "@storage_sql_dsn",
+        "$sql_select_policy",
+        "$enable_ldap",
+        "$helpers_home",
+        "$undecipherable_subject_tag",
+        "$mailfrom_notify_admin",
+        "$mailfrom_notify_recip",
+        "$mailfrom_notify_spamadmin",
+        "$hdrfrom_notify_sender",
+        "@addr_extension_spam_maps",
+        "$recipient_delimiter",
+        "$addr_extension_spam",
+        "%banned_rules",
+        "@banned_filename_maps",
+        "$defang_spam",
+        "@whitelist_sender_maps",
+        "@blacklist_sender_maps",
+        "$penpals_bonus_score",
+        "$policy_bank",
+        "$inet_acl",
+        "@inet_acl",
+        "$myauthservid",
+        "$soft_bounce",
+        "$sa_quarantine_cutoff_level",
+        "$bounce_killer_score",
+        "@decoders",
+        "$unix_socketname",
     }
 )
 _INCLUDES = frozenset({"include_config_files", "include_optional_config_files"})
 _MODIFIERS = frozenset({"if", "unless", "while", "until", "for", "foreach"})
-_ASSIGN_OPS = frozenset({"=", "||=", "//=", "&&=", "+=", "-=", "*=", "/=", ".=", "x=", "|=", "&=", "**=", "%="})
+_ASSIGN_OPS = frozenset(
+    {"=", "||=", "//=", "&&=", "+=", "-=", "*=", "/=", ".=", "x=", "|=", "&=", "**=", "%="}
+)
 _MAX_ITEMS = 64  # elements kept per list/hash value in the observation
 _MAX_DEPTH = 60
 _PKG_RE = re.compile(r"^([$@%&])(?:main::|::|Amavis::Conf::)")
@@ -122,12 +188,16 @@ class Evaluator:
         self.seq += 1
         return self.seq
 
-    def record(self, var: str, value: PerlValue, line: int, st: str, *, key: str = "", bank: str = "", op: str = "=") -> None:
+    def record(
+        self, var: str, value: PerlValue, line: int, st: str, *, key: str = "", bank: str = "", op: str = "="
+    ) -> None:
         if var in KNOWN_AMAVIS or bank:
             self.recognised += 1
         if bank or var in _TRACKED:
             self.settings.append(
-                AmavisSetting(var, _short(value), Location(self.path, line), self._next(), key, bank, op, st[:200])
+                AmavisSetting(
+                    var, _short(value), Location(self.path, line), self._next(), key, bank, op, st[:200]
+                )
             )
 
     def add_opaque(self, text: str, line: int, reason: str) -> None:
@@ -235,7 +305,11 @@ class Evaluator:
         items = v.items if v.kind == "list" else (v,)
         paths = [i.string for i in items if i.kind == "string" and i.string]
         if cond or not paths or len(paths) != len(items):
-            self.add_opaque(text, line, f"{how}: the file to read is not a literal path" if not cond else f"{how} under {cond}")
+            self.add_opaque(
+                text,
+                line,
+                f"{how}: the file to read is not a literal path" if not cond else f"{how} under {cond}",
+            )
             return
         if not self.follow(Include(paths, optional, Location(self.path, line), text)):
             self.add_opaque(text, line, f"{how} {', '.join(paths)}: not read")
@@ -279,7 +353,9 @@ class Evaluator:
                     break
 
     # --- assignment targets ------------------------------------------------------------------
-    def _assign(self, lhs: list[Token], op: str, value: PerlValue, line: int, cond: str, text: str) -> PerlValue:
+    def _assign(
+        self, lhs: list[Token], op: str, value: PerlValue, line: int, cond: str, text: str
+    ) -> PerlValue:
         if lhs and lhs[0].type == "ident" and lhs[0].value in ("my", "our", "local"):
             lhs = lhs[1:]
         if not lhs:
@@ -328,7 +404,9 @@ class Evaluator:
             self.record(hname, unknown("nested element assignment", text), line, text, key=k0, op="?")
         return unknown("nested element", text)
 
-    def _bank_assign(self, bank: str, rest: list[str | None], op: str, value: PerlValue, line: int, text: str) -> PerlValue:
+    def _bank_assign(
+        self, bank: str, rest: list[str | None], op: str, value: PerlValue, line: int, text: str
+    ) -> PerlValue:
         if bank not in self.banks:
             self.banks.append(bank)
         if not rest:
@@ -481,7 +559,10 @@ class Evaluator:
             if i is not None:
                 return self._logical(toks[:i], toks[i].value, toks[i + 1 :], depth, text)
         i = _find_op(toks, ("==", "!=", "<=>", "<", ">", "<=", ">=", "=~", "!~", "..", "..."))
-        if i is not None or _find_op(toks, ("eq", "ne", "lt", "gt", "le", "ge", "not", "x"), ident=True) is not None:
+        if (
+            i is not None
+            or _find_op(toks, ("eq", "ne", "lt", "gt", "le", "ge", "not", "x"), ident=True) is not None
+        ):
             return unknown("comparison or operator the reader does not evaluate", text)
         i = _find_op(toks, ("+", "-", "."), binary=True)
         if i is not None:
@@ -491,20 +572,36 @@ class Evaluator:
             return self._arith(toks[:i], toks[i].value, toks[i + 1 :], depth, text)
         return self._term(list(toks), depth, text)
 
-    def _logical(self, left: Sequence[Token], op: str, right: Sequence[Token], depth: int, text: str) -> PerlValue:
+    def _logical(
+        self, left: Sequence[Token], op: str, right: Sequence[Token], depth: int, text: str
+    ) -> PerlValue:
         a = self._scalar(left, depth + 1)
         if not a.known:
             return unknown(a.reason, text)
         t = a.truthy()
         if op in ("||", "or"):
-            return a if t else self._scalar(right, depth + 1) if t is False else unknown("|| on a non-scalar", text)
+            return (
+                a
+                if t
+                else self._scalar(right, depth + 1)
+                if t is False
+                else unknown("|| on a non-scalar", text)
+            )
         if op == "//":
             return a if a.kind != "undef" else self._scalar(right, depth + 1)
         if op in ("&&", "and"):
-            return self._scalar(right, depth + 1) if t else a if t is False else unknown("&& on a non-scalar", text)
+            return (
+                self._scalar(right, depth + 1)
+                if t
+                else a
+                if t is False
+                else unknown("&& on a non-scalar", text)
+            )
         return unknown(f"operator {op}", text)
 
-    def _arith(self, left: Sequence[Token], op: str, right: Sequence[Token], depth: int, text: str) -> PerlValue:
+    def _arith(
+        self, left: Sequence[Token], op: str, right: Sequence[Token], depth: int, text: str
+    ) -> PerlValue:
         a = self._scalar(left, depth + 1)
         b = self._scalar(right, depth + 1)
         if not a.known or not b.known:
@@ -532,7 +629,11 @@ class Evaluator:
         if t.type == "op" and t.value in ("-", "+") and rest:
             v = self._term(rest, depth + 1, text)
             if v.kind == "number" and v.number is not None:
-                return _num(-v.number if t.value == "-" else v.number, text, ("-" if t.value == "-" else "") + v.name if v.name else "")
+                return _num(
+                    -v.number if t.value == "-" else v.number,
+                    text,
+                    ("-" if t.value == "-" else "") + v.name if v.name else "",
+                )
             if t.value == "+":
                 return v
             if v.kind == "string" and v.string is not None and re.fullmatch(r"[A-Za-z_]\w*", v.string):
@@ -541,7 +642,11 @@ class Evaluator:
         if t.type == "op" and t.value == "!" and rest:
             v = self._term(rest, depth + 1, text)
             tv = v.truthy()
-            return unknown("! of an unknown value", text) if tv is None else (_str("", text) if tv else _num(1, text))
+            return (
+                unknown("! of an unknown value", text)
+                if tv is None
+                else (_str("", text) if tv else _num(1, text))
+            )
         if t.type == "op" and t.value == "\\" and rest:
             if len(rest) == 1 and rest[0].type == "var":
                 return PerlValue("ref", text=text, name=_canon(rest[0].value))
@@ -570,7 +675,9 @@ class Evaluator:
                 bad = next((i for i in items if not i.known), inner)
                 return PerlValue("hash", text=text, items=items, reason=bad.reason)
             return PerlValue("hash", text=text, items=items)
-        if len(toks) > 1 and not (t.type == "ident" or t.type == "var" or (t.type == "op" and t.value == "&")):
+        if len(toks) > 1 and not (
+            t.type == "ident" or t.type == "var" or (t.type == "op" and t.value == "&")
+        ):
             return unknown("expression the reader does not evaluate", text)
         if t.type == "num":
             if rest:
@@ -657,7 +764,9 @@ class Evaluator:
 
         s = _INTERP_RE.sub(sub, t.value)
         if missing:
-            return PerlValue("string", text=text, string=s[:2000], reason=f"interpolates {', '.join(missing)}")
+            return PerlValue(
+                "string", text=text, string=s[:2000], reason=f"interpolates {', '.join(missing)}"
+            )
         return _str(s, text)
 
 
@@ -700,7 +809,9 @@ def _is_arrayref(v: PerlValue) -> bool:
     return v.kind == "list" and v.name == "[]"
 
 
-def _find_op(toks: Sequence[Token], ops: Sequence[str], *, ident: bool = False, binary: bool = False) -> int | None:
+def _find_op(
+    toks: Sequence[Token], ops: Sequence[str], *, ident: bool = False, binary: bool = False
+) -> int | None:
     """Index of the last depth-0 occurrence of one of ``ops`` (left associativity), else None."""
     depth = 0
     found: int | None = None

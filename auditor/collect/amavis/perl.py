@@ -33,13 +33,74 @@ class Token:
 
 _PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
 _QUOTE_OPS = frozenset({"q", "qq", "qw", "qr", "m", "s", "tr", "y"})
-_OPERATORS = sorted(
-    (
-        "<=> **= ||= //= &&= ... <<= >>= -> => == != <= >= =~ !~ && || // .. :: ** ++ -- += -= *= /= .= "
-        "%= x= |= &= ^= << >> = + - * / . % < > ! ? : , ; ( ) [ ] { } \\ & | ^ ~"
-    ).split(),
-    key=len,
-    reverse=True,
+_OPERATORS: tuple[str, ...] = tuple(
+    sorted(
+        (
+            "<=>",
+            "**=",
+            "||=",
+            "//=",
+            "&&=",
+            "...",
+            "<<=",
+            ">>=",
+            "->",
+            "=>",
+            "==",
+            "!=",
+            "<=",
+            ">=",
+            "=~",
+            "!~",
+            "&&",
+            "||",
+            "//",
+            "..",
+            "::",
+            "**",
+            "++",
+            "--",
+            "+=",
+            "-=",
+            "*=",
+            "/=",
+            ".=",
+            "%=",
+            "x=",
+            "|=",
+            "&=",
+            "^=",
+            "<<",
+            ">>",
+            "=",
+            "+",
+            "-",
+            "*",
+            "/",
+            ".",
+            "%",
+            "<",
+            ">",
+            "!",
+            "?",
+            ":",
+            ",",
+            ";",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            "\\",
+            "&",
+            "|",
+            "^",
+            "~",
+        ),
+        key=len,
+        reverse=True,
+    )
 )
 _IDENT_RE = re.compile(r"[A-Za-z_]\w*(?:(?:::|')[A-Za-z_]\w*)*(?:::)?")
 _NUM_RE = re.compile(
@@ -120,7 +181,9 @@ class _Lexer:
             body: list[str] = []
             while True:
                 if self.pos >= len(text):
-                    raise PerlSyntaxError(f"here-document {term!r} is never terminated", self.line)
+                    raise PerlSyntaxError(
+                        f"here-document {term!r} is never terminated", self.tokens[index].line
+                    )
                 end = text.find("\n", self.pos)
                 end = len(text) if end < 0 else end
                 line = text[self.pos : end]
@@ -159,7 +222,8 @@ class _Lexer:
                 continue
             self._token()
         if self.heredocs:
-            raise PerlSyntaxError(f"here-document {self.heredocs[0][0]!r} is never terminated", self.line)
+            term, _indented, _interp, index = self.heredocs[0]
+            raise PerlSyntaxError(f"here-document {term!r} is never terminated", self.tokens[index].line)
         return self.tokens
 
     def _skip_pod(self) -> None:
@@ -167,7 +231,9 @@ class _Lexer:
         end = len(self.text) if m is None else m.end()
         self._advance_to(end)
 
-    def _add(self, type_: str, value: str, end: int, *, interpolate: bool = False, line: int | None = None) -> None:
+    def _add(
+        self, type_: str, value: str, end: int, *, interpolate: bool = False, line: int | None = None
+    ) -> None:
         start_line = self.line if line is None else line
         raw = self.text[self.pos : end]
         self.tokens.append(Token(type_, value, start_line, interpolate, raw[:200]))
@@ -198,14 +264,22 @@ class _Lexer:
         if term and ch == "<":
             m = _HEREDOC_RE.match(text, pos)
             if m:
-                term_name = m.group(2) if m.group(2) is not None else (m.group(3) if m.group(3) is not None else m.group(4))
+                term_name = (
+                    m.group(2)
+                    if m.group(2) is not None
+                    else (m.group(3) if m.group(3) is not None else m.group(4))
+                )
                 interp = m.group(3) is None
                 self.heredocs.append((term_name, bool(m.group(1)), interp, len(self.tokens)))
                 self._add("str", "", m.end(), interpolate=interp)
                 return
         if ch in "$@%&" and (term or ch in "$@"):
             m = _VAR_RE.match(text, pos)
-            if m and not (ch == "&" and m.group(0) in ("&&", "&=")) and not (ch == "%" and m.group(0) == "%="):
+            if (
+                m
+                and not (ch == "&" and m.group(0) in ("&&", "&="))
+                and not (ch == "%" and m.group(0) == "%=")
+            ):
                 name = m.group(0)
                 if name[1:2] == "{":
                     name = name[0] + name[1:].strip("{} ")
@@ -384,7 +458,7 @@ class _Splitter:
         if t.type == "ident":
             w = t.value
             nxt = start + 1
-            if w in _COMPOUND and self._is(nxt, "(") or (w in ("for", "foreach") and nxt < len(self.toks)):
+            if (w in _COMPOUND and self._is(nxt, "(")) or (w in ("for", "foreach") and nxt < len(self.toks)):
                 return self._compound(start, depth)
             if w == "sub" and nxt < len(self.toks) and self.toks[nxt].type == "ident":
                 k = nxt + 1
@@ -392,7 +466,9 @@ class _Splitter:
                     k += 1
                 self.i = k
                 if self._is(k, "{"):
-                    return self._sub_block(start, depth, skipped=f"sub {self.toks[nxt].value} (only runs when called)")
+                    return self._sub_block(
+                        start, depth, skipped=f"sub {self.toks[nxt].value} (only runs when called)"
+                    )
                 self.i = k + 1
                 return Statement(self.toks[start:k], t.line)
             if w in _PHASE_RUN and self._is(nxt, "{"):
@@ -445,9 +521,14 @@ class _Splitter:
         cond_text = " ".join(x.raw or x.value for x in self.toks[start:k])[:120]
         self.i = k
         st = self._sub_block(start, depth, condition=cond_text)
-        while self.i < len(self.toks) and self.toks[self.i].type == "ident" and self.toks[self.i].value in (
-            "elsif",
-            "else",
+        while (
+            self.i < len(self.toks)
+            and self.toks[self.i].type == "ident"
+            and self.toks[self.i].value
+            in (
+                "elsif",
+                "else",
+            )
         ):
             s2 = self.i
             k = s2 + 1

@@ -21,7 +21,8 @@ from auditor.collect.amavis.perl import PerlSyntaxError, split_statements, token
 from auditor.model import InputError
 from auditor.observations.amavis import AmavisConfig, AmavisFile
 
-MAX_FILE_BYTES = 1024 * 1024  # amavisd.conf-sample, the biggest real file, is ~130 KB
+MAX_FILE_BYTES = 512 * 1024  # real files are far smaller (Debian's biggest, 15-av_scanners, is 21 KB)
+MAX_TOTAL_BYTES = 2 * 1024 * 1024  # bounds the reading time of hostile input to seconds
 MAX_FILES = 256
 MAX_INCLUDE_DEPTH = 20  # amavis itself stops at 100
 DEBIAN_SHARED = "/usr/share/amavis/conf.d"
@@ -111,9 +112,8 @@ def _read_text(path: Path) -> str:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise InputError(
-                f"file is {size / 1048576:.1f} MiB, larger than the {MAX_FILE_BYTES // 1048576} MiB limit "
-                "for an "
-                "amavis configuration file",
+                f"file is {size / 1048576:.1f} MiB, larger than the {MAX_FILE_BYTES // 1024} KiB limit "
+                "for an amavis configuration file",
                 str(path),
             )
         data = path.read_bytes()[: MAX_FILE_BYTES + 1]
@@ -136,8 +136,14 @@ def collect(paths: Sequence[str] | str) -> AmavisConfig:
     records: list[AmavisFile] = []
     depth = 0
 
+    total = 0
+
     def read_file(path: Path) -> None:
+        nonlocal total
         text = _read_text(path)
+        total += len(text)
+        if total > MAX_TOTAL_BYTES:
+            raise InputError(f"the files read exceed {MAX_TOTAL_BYTES // 1048576} MiB in total", str(path))
         try:
             statements = split_statements(tokenize(text))
         except PerlSyntaxError as e:

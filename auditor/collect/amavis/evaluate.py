@@ -296,7 +296,12 @@ class Evaluator:
             self._touches(toks, line, text, "not an assignment the reader understands")
             return
         rhs_toks = parts[-1]
-        value = self.expr(rhs_toks) if rhs_toks else unknown("empty right-hand side")
+        targets = {_canon(p[0].value) for p in parts[:-1] if p and p[0].type == "var"}
+        if targets and all(t[0] in "@%" and t not in _TRACKED for t in targets) and len(parts) == 2:
+            # an untracked list or hash (@av_scanners, %banned_rules): its value is never read here
+            value = unknown("not evaluated (no rule reads it)", text)
+        else:
+            value = self.expr(rhs_toks) if rhs_toks else unknown("empty right-hand side")
         for lhs, op in reversed(list(zip(parts[:-1], ops, strict=True))):
             value = self._assign(lhs, op, value, line, cond, text)
 
@@ -547,6 +552,8 @@ class Evaluator:
         text = _join(toks)
         if not toks:
             return PerlValue("list", text="()")
+        if not _has_top_operator(toks):
+            return self._term(list(toks), depth, text)
         # lowest precedence: "or"/"and", then ?:, then || // &&
         for ops in (("or", "xor"), ("and",)):
             i = _find_op(toks, ops, ident=True)
@@ -807,6 +814,50 @@ def _matching(toks: Sequence[Token], i: int) -> int:
 
 def _is_arrayref(v: PerlValue) -> bool:
     return v.kind == "list" and v.name == "[]"
+
+
+_OPERATOR_WORDS = frozenset({"or", "xor", "and", "eq", "ne", "lt", "gt", "le", "ge", "not", "x"})
+_OPERATOR_OPS = frozenset(
+    {
+        "?",
+        "||",
+        "//",
+        "&&",
+        "==",
+        "!=",
+        "<=>",
+        "<",
+        ">",
+        "<=",
+        ">=",
+        "=~",
+        "!~",
+        "..",
+        "...",
+        "+",
+        "-",
+        ".",
+        "*",
+        "/",
+        "%",
+    }
+)
+
+
+def _has_top_operator(toks: Sequence[Token]) -> bool:
+    """Does a depth-0 operator occur after the first token (else the tokens are one term)?"""
+    depth = 0
+    for i, t in enumerate(toks):
+        if t.type == "op":
+            if t.value in ("(", "[", "{"):
+                depth += 1
+            elif t.value in (")", "]", "}"):
+                depth -= 1
+            elif depth == 0 and t.value in _OPERATOR_OPS and (i > 0 or t.value not in ("-", "+")):
+                return True
+        elif depth == 0 and t.type == "ident" and t.value in _OPERATOR_WORDS:
+            return True
+    return False
 
 
 def _find_op(

@@ -102,6 +102,7 @@ _OPERATORS: tuple[str, ...] = tuple(
         reverse=True,
     )
 )
+_OP_RE = re.compile("|".join(re.escape(o) for o in _OPERATORS))
 _IDENT_RE = re.compile(r"[A-Za-z_]\w*(?:(?:::|')[A-Za-z_]\w*)*(?:::)?")
 _NUM_RE = re.compile(
     r"0[xX][0-9a-fA-F_]+|0[bB][01_]+|(?:\d[\d_]*(?:\.(?!\.)[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?"
@@ -301,11 +302,9 @@ class _Lexer:
                 return
             self._add("ident", word, m.end())
             return
-        for op in _OPERATORS:
-            if text.startswith(op, pos):
-                self._add("op", op, pos + len(op))
-                return
-        self._add("op", ch, pos + 1)  # any other character: keep going
+        m = _OP_RE.match(text, pos)
+        op = m.group(0) if m else ch
+        self._add("op", op, pos + len(op))  # any other character: keep going
 
     def _quote_like(self, word: str, after: int) -> bool:
         text = self.text

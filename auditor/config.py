@@ -123,6 +123,11 @@ class ExchangeSection:
 
 
 @dataclass(frozen=True)
+class AmavisSection:
+    paths: tuple[str, ...] = ()  # amavisd.conf files or conf.d folders, in the order amavis reads them
+
+
+@dataclass(frozen=True)
 class NdrSection:
     paths: tuple[str, ...] = ()
 
@@ -145,6 +150,7 @@ class SiteConfig:
     directory: DirectorySection = field(default_factory=DirectorySection)
     postfix: PostfixSection = field(default_factory=PostfixSection)
     exchange: ExchangeSection = field(default_factory=ExchangeSection)
+    amavis: AmavisSection = field(default_factory=AmavisSection)
     ndr: NdrSection = field(default_factory=NdrSection)
     report: ReportSection = field(default_factory=ReportSection)
 
@@ -540,6 +546,13 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
         why = _unreadable(p, "directory", directory=True)
         if why:
             raise InputError(f"{where} {p!r}: {why}", path, lines.line(table, 0, key))
+    for i, p in enumerate(cfg.amavis.paths):
+        if not os.path.exists(cfg.resolve(p)):
+            raise InputError(
+                f"amavis.paths[{i}] {cfg.resolve(p)!r}: no such file or directory",
+                path,
+                lines.line("amavis", 0, "paths"),
+            )
     for i, p in enumerate(cfg.ndr.paths):
         if not os.path.exists(cfg.resolve(p)):
             raise InputError(
@@ -686,6 +699,11 @@ postconf = true         # read through the real postconf command where it is ins
 [exchange]
 # Exports: Collect-BackscatterAudit.ps1 JSON, Export-Clixml files or Format-List text.
 exports = []
+
+[amavis]
+# amavisd-new configuration (amavisd.conf, or conf.d folders in the order amavis reads them);
+# judged together with the Postfix config above (where amavis sits: before or after the queue).
+paths = []
 
 [ndr]
 # Bounces you already have (files, mbox, Maildir) to analyse.

@@ -38,6 +38,18 @@ class PostfixCollector(Collector):
         return configs
 
 
+class AmavisCollector(Collector):
+    name, families = "amavis lint", ("amavis",)
+
+    def __init__(self, cfg: SiteConfig) -> None:
+        self.paths = [cfg.resolve(p) for p in cfg.amavis.paths]
+
+    def collect(self, ctx: Context, remaining: float) -> Sequence[Observation]:
+        from auditor.collect.amavis import collect
+
+        return [collect(self.paths)]
+
+
 class ExchangeCollector(Collector):
     name, families = "exchange lint", ("exchange",)
 
@@ -358,6 +370,7 @@ def _imap_reader(cfg: SiteConfig) -> Callable[[set[str]], list[tuple[str, bytes]
 COLLECTORS: dict[str, tuple[type[Collector], Callable[[SiteConfig], bool]]] = {
     "postfix": (PostfixCollector, lambda c: bool(c.postfix.config_dirs)),
     "exchange": (ExchangeCollector, lambda c: bool(c.exchange.exports)),
+    "amavis": (AmavisCollector, lambda c: bool(c.amavis.paths)),
     "ndr": (NdrCollector, lambda c: bool(c.ndr.paths)),
     "directory": (DirectoryCollector, lambda c: bool(c.directory.urls or c.directory.postfix_maps)),
     "probe": (ProbeCollector, lambda c: bool(c.probe.enabled and c.site.domains)),

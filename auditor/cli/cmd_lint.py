@@ -1,4 +1,4 @@
-"""`lint postfix DIR` and `lint exchange FILE...`: judge configuration without touching any server."""
+"""`lint postfix DIR`, `lint exchange FILE...`, `lint amavis PATH...`: judge config, touch no server."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 from auditor.audit import Progress, run_audit
 from auditor.cli.args import check_output
 from auditor.cli.common import add_report_options, emit
-from auditor.config import ExchangeSection, PostfixSection, SiteConfig, check_site_config
+from auditor.config import AmavisSection, ExchangeSection, PostfixSection, SiteConfig, check_site_config
 from auditor.stages import build_collectors
 
 
 def register(sub: Any) -> None:
-    lint = sub.add_parser("lint", help="lint mail server configuration (postfix, exchange)")
+    lint = sub.add_parser("lint", help="lint mail server configuration (postfix, exchange, amavis)")
     kinds = lint.add_subparsers(dest="lint_kind", metavar="KIND")
 
     pf = kinds.add_parser("postfix", help="lint a Postfix config directory (main.cf, master.cf, tables)")
@@ -36,15 +36,32 @@ def register(sub: Any) -> None:
     )
     add_report_options(ex)
     ex.set_defaults(func=run_exchange)
+
+    am = kinds.add_parser(
+        "amavis",
+        help="lint amavisd-new configuration (amavisd.conf, or a conf.d folder), optionally with Postfix",
+    )
+    am.add_argument(
+        "paths", metavar="PATH", nargs="+", help="files or conf.d folders, in the order amavis reads them"
+    )
+    am.add_argument(
+        "--postfix-dir",
+        metavar="DIR",
+        help="the Postfix config directory, to tell where amavis sits (after/before the queue)",
+    )
+    add_report_options(am)
+    am.set_defaults(func=run_amavis)
     lint.set_defaults(func=lambda _a: (lint.print_help(sys.stderr), 2)[1])
 
 
-def _run(args: argparse.Namespace, cfg: SiteConfig, key: str, command: str, inputs: list[str]) -> int:
+def _run(
+    args: argparse.Namespace, cfg: SiteConfig, keys: str | list[str], command: str, inputs: list[str]
+) -> int:
     check_output(args.output)
     cfg = check_site_config(cfg)
     report = run_audit(
         cfg,
-        build_collectors(cfg, (key,)),
+        build_collectors(cfg, [keys] if isinstance(keys, str) else keys),
         command=command,
         progress=Progress(label=""),
         announce=False,
@@ -56,6 +73,19 @@ def _run(args: argparse.Namespace, cfg: SiteConfig, key: str, command: str, inpu
 def run_postfix(args: argparse.Namespace) -> int:
     cfg = SiteConfig(postfix=PostfixSection(config_dirs=(args.directory,), postconf=not args.no_postconf))
     return _run(args, cfg, "postfix", f"lint postfix {args.directory}", [args.directory])
+
+
+def run_amavis(args: argparse.Namespace) -> int:
+    command = "lint amavis " + " ".join(args.paths)
+    inputs, keys = list(args.paths), ["amavis"]
+    postfix = PostfixSection()
+    if args.postfix_dir:  # where amavis sits (before or after the queue) is in Postfix's files
+        postfix = PostfixSection(config_dirs=(args.postfix_dir,))
+        inputs.append(args.postfix_dir)
+        keys.insert(0, "postfix")
+        command += f" --postfix-dir {args.postfix_dir}"
+    cfg = SiteConfig(amavis=AmavisSection(paths=tuple(args.paths)), postfix=postfix)
+    return _run(args, cfg, keys, command, inputs)
 
 
 def run_exchange(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ type. Adding an observation type means adding it to :data:`KINDS`, nowhere else.
 from __future__ import annotations
 
 from auditor.model import Observation
+from auditor.observations.amavis import AmavisConfig
 from auditor.observations.audit import AuditGap
 from auditor.observations.directory import DirectoryRecipients
 from auditor.observations.dns import DnsMx
@@ -20,6 +21,7 @@ from auditor.observations.smtp import DataProbeResult, ProbeResult
 KINDS: dict[str, type[Observation]] = {
     cls.kind: cls
     for cls in (
+        AmavisConfig,
         AuditGap,
         CapturedNdr,
         DataProbeResult,

@@ -12,6 +12,7 @@ import importlib
 from auditor.rules.base import REGISTRY, Observations, Rule, rule
 
 RULE_MODULES: tuple[str, ...] = (
+    "amavis",
     "audit",
     "content_probe",
     "directory",

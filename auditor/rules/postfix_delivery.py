@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from auditor.model import Evidence, Finding, Location, Severity, Status
+from auditor.observations.amavis import AmavisConfig
 from auditor.observations.postfix import MasterService, ParamValue, PostfixConfig
+from auditor.rules.amavis import placements
 from auditor.rules.base import Observations, Rule, rule
 from auditor.rules.postfix_common import (
     NO_MASTER_CF,
@@ -94,7 +96,9 @@ def after_queue_filter(obs: Observations, r: Rule) -> Iterator[Finding]:
     `inconclusive` and says what to check. The message names the filter transport, the master.cf
     service it resolves to, and whether master.cf has the loopback re-injection listener. On
     submission listeners the filter only sees authenticated senders, so it is reported as `pass`
-    there. `FILTER` actions inside access or header tables are not visible to this rule.
+    there. `FILTER` actions inside access or header tables are not visible to this rule. When the
+    run also read amavis's configuration (`lint amavis --postfix-dir`, or `[amavis]` in site.toml)
+    and the filter is amavis, CF-AMAVIS-001 judges it and this rule is `not-applicable` there.
 
     ## Why it causes backscatter
     After the queue the SMTP client is gone. When the scanner answers Postfix's delivery with a
@@ -108,9 +112,23 @@ def after_queue_filter(obs: Observations, r: Rule) -> Iterator[Finding]:
     content_filter = smtp-amavis:[127.0.0.1]:10024
     ```
     """
+    # With amavis's own configuration in the run, CF-AMAVIS-001 judges the paths that lead to it.
+    judged_by_amavis = {
+        pl.target: pl.how
+        for a in obs.of(AmavisConfig)
+        for pl in placements(obs, a) or ()
+        if pl.where == "after"
+    }
     for cfg in obs.of(PostfixConfig):
         back = reinjection_listeners(cfg)
         for sc in scopes(cfg, ("content_filter",)):
+            if sc.target in judged_by_amavis:
+                yield r.not_applicable(
+                    sc.target,
+                    f"the after-queue filter is amavis ({judged_by_amavis[sc.target]}): its destinies are "
+                    "judged by CF-AMAVIS-001 from amavis's own configuration",
+                )
+                continue
             vals = read(cfg, sc.service, ("content_filter",))
             p = vals.params["content_filter"]
             cf = vals["content_filter"].strip()

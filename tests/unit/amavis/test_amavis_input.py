@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -157,3 +158,6 @@ def test_cli_joins_postfix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out, _err = capsys.readouterr()
     assert rc == 1
     assert '"CF-AMAVIS-001"' in out and '"postfix.config"' in out and '"amavis.config"' in out
+    doc = json.loads(out)
+    [pf_filter] = [f for f in doc["findings"] if f["rule_id"] == "PF-FILTER-001"]
+    assert pf_filter["status"] == "not-applicable" and "CF-AMAVIS-001" in pf_filter["message"]

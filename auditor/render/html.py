@@ -15,6 +15,7 @@ import jinja2
 
 from auditor import resources
 from auditor.model import Report, Severity, Status
+from auditor.render._options import RenderOptions
 from auditor.render._common import visible
 from auditor.render._view import STATUS_HEADINGS, STATUS_ORDER, build_view
 from auditor.schema.codec import SCHEMA_ID
@@ -87,7 +88,7 @@ def _finalize(value: object) -> object:
     return visible(value if isinstance(value, str) else str(value))
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     view = build_view(report)
     a = report.assessment
     sev = {s.value: a.failed_by_severity.get(s, 0) for s in Severity}

@@ -8,11 +8,12 @@ terminal showing the file is not driven by them, and the document still decodes 
 from __future__ import annotations
 
 from auditor.model import Report
+from auditor.render._options import RenderOptions
 from auditor.render._common import json_safe
 from auditor.schema.codec import report_to_json
 
 FORMAT = "json"
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     return json_safe(report_to_json(report))

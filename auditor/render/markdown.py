@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from auditor.model import ControlStatus, Finding, PlanStep, Report, Status
+from auditor.render._options import RenderOptions
 from auditor.render._common import visible
 from auditor.render._view import STATUS_HEADINGS, STATUS_ORDER, ReportView, build_view
 
@@ -174,7 +175,7 @@ def _appendix(v: ReportView) -> list[str]:
     return out
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     v = build_view(report)
     lines = _summary(v) + _plan(v) + _controls(v) + _findings(v) + _appendix(v)
     # Markdown itself writes no control character: any in the output came from the report.

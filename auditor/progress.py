@@ -23,7 +23,9 @@ from typing import TextIO
 Clock = Callable[[], float]
 
 
-def wanted(*, requested: bool | None, machine: bool, quiet: bool = False, stream: TextIO | None = None) -> bool:
+def wanted(
+    *, requested: bool | None, machine: bool, quiet: bool = False, stream: TextIO | None = None
+) -> bool:
     """Whether to show progress: ``--progress``/``--no-progress`` decide when given; otherwise only
     on a terminal, and not for machine formats or ``--quiet``."""
     if requested is not None:
@@ -41,7 +43,7 @@ def _isatty(stream: TextIO) -> bool:
 
 def eta_text(seconds: float) -> str:
     """``0:42``, ``12:05``, ``1:02:03``."""
-    s = max(0, int(round(seconds)))
+    s = max(0, round(seconds))
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
@@ -137,7 +139,12 @@ class Progress:
         # Plain lines: the first, one per tenth of the work, one per interval, the last.
         now = self.clock()
         tenth = 10 * task.done // task.total if task.total else -1
-        if final or task._shown_tenth < 0 or tenth > task._shown_tenth or now - task._shown_at >= self.interval:
+        if (
+            final
+            or task._shown_tenth < 0
+            or tenth > task._shown_tenth
+            or now - task._shown_at >= self.interval
+        ):
             task._shown_tenth = max(tenth, 0)
             task._shown_at = now
             self._write(task.line(detail))

@@ -66,7 +66,7 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="progress with counts and ETA on stderr (default: only on a terminal, never for machine formats)",
+        help="progress with counts and ETA on stderr (default: on a terminal, never for machine formats)",
     )
 
 
@@ -89,10 +89,12 @@ def use_color(choice: str, fmt: str, output: str | None) -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
-def render_options(args: argparse.Namespace, fmt: str | None = None, output: str | None = None) -> RenderOptions:
+def render_options(
+    args: argparse.Namespace, fmt: str | None = None, output: str | None = None
+) -> RenderOptions:
     """The view options the command line asks for, for ``fmt`` written to ``output`` (default:
     --format and --output)."""
-    fmt = fmt or getattr(args, "format", "text")
+    fmt = fmt or getattr(args, "format", None) or "text"
     output = output if output is not None else getattr(args, "output", None)
     level = getattr(args, "min_severity", None)
     return RenderOptions(

@@ -13,8 +13,8 @@ import csv
 import io
 
 from auditor.model import Finding, Report
-from auditor.render._options import RenderOptions
 from auditor.render._common import site_of, title_of, visible
+from auditor.render._options import RenderOptions
 
 FORMAT = "csv"
 

@@ -58,7 +58,9 @@ def annotation(report: Report, f: Finding) -> str:
 def render(report: Report, options: RenderOptions | None = None) -> str:
     lines = [annotation(report, f) for f in report.findings if f.status in (Status.FAIL, Status.INCONCLUSIVE)]
     a = report.assessment
-    verdict = f"backscatter-audit: {a.verdict.word} — {a.summary} (--fail-on {a.fail_on.value}: exit {a.exit_code})"
+    verdict = (
+        f"backscatter-audit: {a.verdict.word} — {a.summary} (--fail-on {a.fail_on.value}: exit {a.exit_code})"
+    )
     # A plain log line, not a command; escaped all the same, so no line break in it can start one.
     lines.append(escape_data(visible(verdict)))
     return "\n".join(lines) + "\n"

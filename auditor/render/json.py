@@ -8,8 +8,8 @@ terminal showing the file is not driven by them, and the document still decodes 
 from __future__ import annotations
 
 from auditor.model import Report
-from auditor.render._options import RenderOptions
 from auditor.render._common import json_safe
+from auditor.render._options import RenderOptions
 from auditor.schema.codec import report_to_json
 
 FORMAT = "json"

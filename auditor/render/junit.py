@@ -20,8 +20,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from auditor.model import Finding, Report, Status
-from auditor.render._options import RenderOptions
 from auditor.render._common import evidence_text, family_of, title_of, visible
+from auditor.render._options import RenderOptions
 
 FORMAT = "junit"
 

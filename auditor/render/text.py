@@ -91,7 +91,9 @@ class _Text:
                 msg += wrap(visible(where), mw)
             if len(msg) > _TALL:
                 return False
-            rows.append([self.status(f), visible(f.rule_id), cut_middle(visible(f.target), tw), "\n".join(msg)])
+            rows.append(
+                [self.status(f), visible(f.rule_id), cut_middle(visible(f.target), tw), "\n".join(msg)]
+            )
         self.out.append(
             tabulate(
                 rows,

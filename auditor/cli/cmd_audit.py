@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from auditor.audit import Progress, run_audit
-from auditor.cli.common import add_report_options, apply_report_options, write_output
+from auditor.cli.common import add_report_options, apply_report_options, write_output, write_report
 from auditor.config import SITE_TOML_TEMPLATE, load_site_config
 from auditor.model import InputError, Report, Severity
 from auditor.render import render
@@ -54,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.output_dir or cfg.resolve(cfg.report.output_dir)
     for path in write_report_files(report, cfg.report.formats, out_dir):
         print(f"[audit] wrote {path}", file=sys.stderr)
-    write_output(render(report, args.format), args.output)
-    return report.assessment.exit_code
+    return write_report(report, args)  # --format/--output with the view options and --exit-zero
 
 
 def run_init(args: argparse.Namespace) -> int:

@@ -105,3 +105,25 @@ def test_folded_commands_run_unchanged(command: str, width: int) -> None:
     assert all(len(line) <= width for line in lines)
     pasted = "\n".join([lines[0][len("         $ ") :], *lines[1:]])
     assert _args(pasted) == _args(command)
+
+
+def test_report_diff_text_fits_and_is_inert() -> None:
+    import dataclasses
+
+    from auditor.model import Finding, Status
+    from auditor.render.diff import diff_reports, render_diff_text
+    from tests.unit.render.fixtures import judged
+
+    old = golden_report()
+    evil = Finding(
+        "SMTP-RELAY-001",
+        Status.FAIL,
+        Severity.CRITICAL,
+        "mx9." + "x" * 90 + ".example",
+        "\x1b[2J" + "y " * 80,
+    )
+    new = judged((*old.findings, evil), dataclasses.replace(old.run))
+    for width in (80, 60):
+        out = render_diff_text(diff_reports(old, new), RenderOptions(width=width))
+        assert max(len(line) for line in out.splitlines()) <= width
+        assert "\x1b" not in out and "\\x1b[2J" in out

@@ -166,7 +166,7 @@ def _controls(v: ReportView) -> list[str]:
     return out
 
 
-def _finding(f: Finding, title: str) -> list[str]:
+def _finding(f: Finding, title: str, evidence: bool = True) -> list[str]:
     out = ["", f"#### {f.rule_id} — {esc(title)}", ""]
     out.append(f"- **Status:** {f.status.value} · **Severity:** {f.severity.value}")
     out.append(f"- **Target:** {esc(f.target)}")
@@ -175,7 +175,7 @@ def _finding(f: Finding, title: str) -> list[str]:
     out.append(f"- **Finding:** {esc(f.message)}")
     if f.note:
         out.append(f"- **Note:** {esc(f.note)}")
-    if f.evidence:
+    if f.evidence and evidence:
         n = len(f.evidence)
         first = f.evidence[0].summary
         label = f"Evidence ({n}): {first}" if n > 1 else f"Evidence: {first}"
@@ -191,10 +191,13 @@ def _finding(f: Finding, title: str) -> list[str]:
     return out
 
 
-def _findings(v: ReportView) -> list[str]:
+def _findings(v: ReportView, level: int = 0) -> list[str]:
     out = ["", "## Findings"]
     for st, members in v.sections:
         out += ["", f"### {STATUS_HEADINGS[st]} ({len(members)})"]
+        if st in (Status.PASS, Status.NOT_APPLICABLE) and level >= 1:
+            out += ["", f"{len(members)} findings: listed in the full report."]
+            continue
         if st in (Status.PASS, Status.NOT_APPLICABLE):
             out += ["", "| Rule | Severity | Target | Message |", "|---|---|---|---|"]
             out += [
@@ -202,16 +205,18 @@ def _findings(v: ReportView) -> list[str]:
             ]
             continue
         for f in members:
-            out += _finding(f, v.titles.get(f.rule_id, f.rule_id))
+            out += _finding(f, v.titles.get(f.rule_id, f.rule_id), evidence=level < 2)
     if not v.sections:
         out += ["", "No findings."]
     return out
 
 
-def _appendix(v: ReportView) -> list[str]:
+def _appendix(v: ReportView, level: int = 0) -> list[str]:
     run = v.report.run
     out = ["", "## Observations", ""]
-    if v.observations:
+    if v.observations and level >= 1:
+        out.append(f"{len(v.observations)} observations: listed in the full report.")
+    elif v.observations:
         out += ["| Kind | Target | Details |", "|---|---|---|"]
         out += [f"| {esc(o.kind)} | {esc(o.target)} | {esc(o.details)} |" for o in v.observations]
     else:
@@ -226,9 +231,19 @@ def _appendix(v: ReportView) -> list[str]:
     return out
 
 
-def _full(v: ReportView) -> str:
-    lines = _head(v) + _toc() + _domains(v) + _summary(v) + _plan(v) + _controls(v) + _findings(v)
-    lines += _appendix(v)
+# What each shorter level leaves out (level 0 is the whole report).
+_LEFT_OUT = {
+    1: "the observations and the passed and not-applicable findings are counted, not listed",
+    2: "the observations, the passed and not-applicable findings and the evidence of each finding are left out",
+}
+
+
+def _full(v: ReportView, level: int = 0, note: str = "") -> str:
+    lines = _head(v)
+    if note:
+        lines += [note, ""]
+    lines += _toc() + _domains(v) + _summary(v) + _plan(v) + _controls(v) + _findings(v, level)
+    lines += _appendix(v, level)
     # Markdown itself writes no control character: any in the output came from the report.
     return visible("\n".join(lines) + "\n")
 
@@ -263,8 +278,9 @@ def _where_full(opts: RenderOptions) -> str:
 
 
 def _condensed(v: ReportView, full_size: int, opts: RenderOptions) -> str:
-    """The summary view of a report too long for a GitHub comment: the verdict, the domains that
-    need attention, the plan's root causes and the failing findings, each as far as room allows."""
+    """The last resort for a report too long for a GitHub comment even without observations and
+    evidence: the verdict, the domains that need attention, the plan's root causes and the failing
+    findings, each as far as room allows."""
     a = v.report.assessment
     b = _Budget(LIMIT - 1_000)  # room for the closing note
     b.extend(_head(v))
@@ -330,7 +346,17 @@ def render(report: Report, options: RenderOptions | None = None) -> str:
     text = _full(v)
     if len(text) <= LIMIT:
         return text
-    return _condensed(v, len(text), opts)
+    # Too long for a GitHub comment: leave out the bulkiest parts first, the findings last.
+    size = len(text)
+    for level, what in _LEFT_OUT.items():
+        note = (
+            f"> **Summary view, truncated:** the full report has {size:,} characters, more than a GitHub "
+            f"comment holds ({GITHUB_COMMENT_MAX:,}): {what}. {_where_full(opts)}"
+        )
+        text = _full(v, level, note)
+        if len(text) <= LIMIT:
+            return text
+    return _condensed(v, size, opts)
 
 
 __all__ = ["FORMAT", "render"]

@@ -61,3 +61,17 @@ def test_domains_are_found_in_targets() -> None:
     rows = domain_rows(golden_report())
     assert [r.domain for r in rows] == ["example.com", "example.net", SITE_WIDE]
     assert (rows[0].fails, rows[0].inconclusive, rows[0].worst_severity.value) == (1, 1, "critical")  # type: ignore[union-attr]
+
+
+def test_markdown_leaves_out_the_bulk_before_any_finding() -> None:
+    from pathlib import Path
+
+    from auditor.serialize import load_report
+
+    example = load_report(str(Path(__file__).resolve().parents[3] / "reports" / "examples" / "report.json"))
+    out = markdown.render(example)
+    assert len(out) < markdown.GITHUB_COMMENT_MAX
+    assert "Summary view, truncated" in out and "counted, not listed" in out
+    for f in example.findings:  # every failure and unmeasured finding is still there in full
+        if f.status.value in ("fail", "inconclusive"):
+            assert f"#### {f.rule_id} — " in out

@@ -234,7 +234,7 @@ def _appendix(v: ReportView, level: int = 0) -> list[str]:
 # What each shorter level leaves out (level 0 is the whole report).
 _LEFT_OUT = {
     1: "the observations and the passed and not-applicable findings are counted, not listed",
-    2: "the observations, the passed and not-applicable findings and the evidence of each finding are left out",
+    2: "the observations, the passed and not-applicable findings and each finding's evidence are left out",
 }
 
 

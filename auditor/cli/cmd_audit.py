@@ -10,7 +10,7 @@ from typing import Any
 
 from auditor.audit import Progress, run_audit
 from auditor.cli.args import check_output
-from auditor.cli.common import add_report_options, apply_report_options, write_output
+from auditor.cli.common import add_report_options, apply_report_options, write_output, write_report
 from auditor.config import SITE_TOML_TEMPLATE, load_site_config
 from auditor.model import InputError, Report, Severity
 from auditor.render import render
@@ -48,7 +48,9 @@ def write_report_files(report: Report, formats: tuple[str, ...], directory: str)
 def run(args: argparse.Namespace) -> int:
     check_output(args.output)
     cfg = load_site_config(args.config)
-    if not cfg.site.domains and not (cfg.postfix.config_dirs or cfg.exchange.exports or cfg.ndr.paths):
+    if not cfg.site.domains and not (
+        cfg.postfix.config_dirs or cfg.exchange.exports or cfg.amavis.paths or cfg.ndr.paths
+    ):
         raise InputError("nothing to audit: set site.domains or a config/export to lint", args.config)
     # Read before any probe is sent: a broken suppressions file must not cost a whole audit.
     sups = load_suppressions(cfg.resolve(cfg.report.suppressions)) if cfg.report.suppressions else []
@@ -60,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.output_dir or cfg.resolve(cfg.report.output_dir)
     for path in write_report_files(report, cfg.report.formats, out_dir):
         print(f"[audit] wrote {path}", file=sys.stderr)
-    write_output(render(report, args.format), args.output)
-    return report.assessment.exit_code
+    return write_report(report, args)  # --format/--output with the view options and --exit-zero
 
 
 def run_init(args: argparse.Namespace) -> int:

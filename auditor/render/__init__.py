@@ -1,7 +1,8 @@
 """Renderers: each output format is a separate view of the same :class:`~auditor.model.Report`.
 
-A renderer is a module in this package with ``FORMAT = "name"`` and ``render(report) -> str``;
-modules are discovered, so adding a format is adding a file.
+A renderer is a module in this package with ``FORMAT = "name"`` and
+``render(report, options=None) -> str`` (:class:`~auditor.render._options.RenderOptions`: width,
+colour, detail — presentation only); modules are discovered, so adding a format is adding a file.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Callable
 from types import ModuleType
 
 from auditor.model import Report
+from auditor.render._options import RenderOptions
 
-Renderer = Callable[[Report], str]
+Renderer = Callable[[Report, RenderOptions | None], str]
 
-# Formats whose stdout must hold nothing but the report.
-MACHINE_FORMATS = frozenset({"json", "sarif", "junit", "csv"})
+# Formats whose stdout must hold nothing but the report (no progress, no colour).
+MACHINE_FORMATS = frozenset({"json", "sarif", "junit", "csv", "github", "gitlab"})
 
 
 def _modules() -> list[ModuleType]:
@@ -35,14 +37,17 @@ def renderers() -> dict[str, Renderer]:
 
 
 def formats() -> list[str]:
-    preferred = ["text", "json", "sarif", "junit", "markdown", "html", "csv"]
+    preferred = ["text", "json", "sarif", "junit", "markdown", "html", "csv", "github", "gitlab"]
     names = list(renderers())
     return [f for f in preferred if f in names] + sorted(f for f in names if f not in preferred)
 
 
-def render(report: Report, fmt: str) -> str:
+def render(report: Report, fmt: str, options: RenderOptions | None = None) -> str:
     try:
         fn = renderers()[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(formats())})") from None
-    return fn(report)
+    return fn(report, options)
+
+
+__all__ = ["MACHINE_FORMATS", "RenderOptions", "formats", "render", "renderers"]

@@ -14,6 +14,7 @@ import io
 
 from auditor.model import Finding, Report
 from auditor.render._common import site_of, title_of, visible
+from auditor.render._options import RenderOptions
 
 FORMAT = "csv"
 
@@ -52,7 +53,7 @@ def _assessment_row(report: Report) -> list[str]:
     return [_cell(v) for v in (*cells, f"exit code {a.exit_code}", a.summary, "")]
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180 line ends
     writer.writerow(COLUMNS)

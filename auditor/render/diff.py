@@ -11,10 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tabulate import tabulate
-
 from auditor.exitcodes import ExitCode
 from auditor.model import Finding, Report, Severity, Status
+from auditor.render._common import visible
+from auditor.render._fit import MIN_WIDTH, cut_middle, wrap
+from auditor.render._options import DEFAULT, RenderOptions
 from auditor.schema.codec import to_jsonable
 
 DIFF_SCHEMA = "backscatter-audit-diff/1"
@@ -90,35 +91,33 @@ def render_diff_json(d: ReportDiff) -> str:
     return json.dumps(diff_to_dict(d), indent=2, ensure_ascii=False) + "\n"
 
 
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    return tabulate(rows, headers=headers) if rows else "  (none)"
+def _entries(rows: list[tuple[Finding, str]], width: int) -> list[str]:
+    """One line per finding (severity, rule, target cut in the middle), its text indented below."""
+    if not rows:
+        return ["  (none)"]
+    rw = max(len(visible(f.rule_id)) for f, _ in rows)
+    out: list[str] = []
+    for f, text in rows:
+        head = f"  {f.severity.value:<8}  {visible(f.rule_id):<{rw}}  "
+        out.append(head + cut_middle(visible(f.target), max(8, width - len(head))))
+        if text:
+            out.extend(wrap(visible(text), width, "      "))
+    return out
 
 
-def render_diff_text(d: ReportDiff) -> str:
-    out = [
-        f"old: {d.old.run.started}  {d.old.run.command}",
-        f"new: {d.new.run.started}  {d.new.run.command}",
-    ]
+def render_diff_text(d: ReportDiff, options: RenderOptions | None = None) -> str:
+    """The diff for a terminal, within ``options.width`` columns; report text is made visible."""
+    w = max(MIN_WIDTH, (options or DEFAULT).width)
+    out = wrap(visible(f"old: {d.old.run.started}  {d.old.run.command}"), w, "", "     ")
+    out += wrap(visible(f"new: {d.new.run.started}  {d.new.run.command}"), w, "", "     ")
     if d.old.run.partial or d.new.run.partial:
-        out.append("note: a partial report is compared; missing failures may be unmeasured, not fixed")
+        out += wrap("note: a partial report is compared; missing failures may be unmeasured, not fixed", w)
     out += ["", f"NEW failures ({len(d.new_fails)}):"]
-    out.append(
-        _table(
-            [[f.severity.value, f.rule_id, f.target, f.message] for f in d.new_fails],
-            ["severity", "rule", "target", "message"],
-        )
-    )
+    out += _entries([(f, f.message) for f in d.new_fails], w)
     out += ["", f"FIXED ({len(d.fixed)}):"]
-    out.append(
-        _table(
-            [[x.finding.severity.value, x.finding.rule_id, x.finding.target, x.now] for x in d.fixed],
-            ["severity", "rule", "target", "now"],
-        )
-    )
+    out += _entries([(x.finding, f"now: {x.now}") for x in d.fixed], w)
     out += ["", f"UNCHANGED failures ({len(d.unchanged)}):"]
-    out.append(
-        _table([[f.severity.value, f.rule_id, f.target] for f in d.unchanged], ["severity", "rule", "target"])
-    )
+    out += _entries([(f, "") for f in d.unchanged], w)
     out += ["", f"summary: {len(d.new_fails)} new, {len(d.fixed)} fixed, {len(d.unchanged)} unchanged"]
     return "\n".join(out) + "\n"
 

@@ -1,5 +1,9 @@
 """HTML: one self-contained file a manager can read in a minute and an admin can act on.
 
+A table of contents, the verdict, then one row per domain (worst status, failures, inconclusive —
+a hosting provider's view of hundreds of domains); evidence and transcripts are collapsed
+(``<details>``); on a phone the domain and compliance tables become one labelled card per row.
+
 Inline CSS, charts as inline SVG, no scripts, no external resources (fonts, CDNs, images), so the
 file works offline, in a mail attachment and on paper (``@media print``). Jinja2 autoescaping is on:
 every string from the report (SMTP replies, file contents) is data, never markup, and its control
@@ -16,13 +20,23 @@ import jinja2
 from auditor import resources
 from auditor.model import Report, Severity, Status
 from auditor.render._common import visible
+from auditor.render._options import RenderOptions
 from auditor.render._view import STATUS_HEADINGS, STATUS_ORDER, build_view
 from auditor.schema.codec import SCHEMA_ID
 
 FORMAT = "html"
 
 TEMPLATES = resources.path("auditor.render.templates")
-SECTION_HEADINGS = ("Summary", "Remediation plan", "Compliance", "Findings", "Observations", "Run metadata")
+SECTION_HEADINGS = (
+    "Summary",
+    "Domains",
+    "Remediation plan",
+    "Compliance",
+    "Findings",
+    "Observations",
+    "Run metadata",
+)
+SECTION_ANCHORS = tuple(h.lower().replace(" ", "-") for h in SECTION_HEADINGS)
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,7 @@ def _finalize(value: object) -> object:
     return visible(value if isinstance(value, str) else str(value))
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     view = build_view(report)
     a = report.assessment
     sev = {s.value: a.failed_by_severity.get(s, 0) for s in Severity}
@@ -103,5 +117,6 @@ def render(report: Report) -> str:
         status_headings={s.value: h for s, h in STATUS_HEADINGS.items()},
         Status=Status,
         headings=SECTION_HEADINGS,
+        anchors=SECTION_ANCHORS,
         schema_id=SCHEMA_ID,
     )

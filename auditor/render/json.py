@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from auditor.model import Report
 from auditor.render._common import json_safe
+from auditor.render._options import RenderOptions
 from auditor.schema.codec import report_to_json
 
 FORMAT = "json"
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     return json_safe(report_to_json(report))

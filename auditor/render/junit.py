@@ -6,6 +6,10 @@ Status mapping (documented in the README's CI section):
   which is what JUnit's "error" (as opposed to "failure") means; CI shows it distinctly.
 - not-applicable and suppressed → ``<skipped>`` (the reason / suppression note as message)
 - pass → an empty testcase.
+Locations: the schema CI validates against (Jenkins xUnit ``junit-10.xsd``) allows neither ``file`` nor
+``line`` on a testcase, nor properties inside one (pytest's default xunit2 family leaves them out
+for the same reason), so a testcase's file and line are a property of its suite —
+``<property name="location:CASE NAME" value="path:line"/>`` — and the first line of its body.
 Counts (tests, failures, errors, skipped) are computed from what is written. Each suite's properties
 carry the report's assessment (verdict, fail_on, exit_code), so CI shows the same headline as the
 exit code. Validated against the Jenkins xUnit ``junit-10.xsd`` in tests.
@@ -17,6 +21,7 @@ import xml.etree.ElementTree as ET
 
 from auditor.model import Finding, Report, Status
 from auditor.render._common import evidence_text, family_of, title_of, visible
+from auditor.render._options import RenderOptions
 
 FORMAT = "junit"
 
@@ -36,6 +41,7 @@ def _case(report: Report, f: Finding, family: str) -> ET.Element:
         part
         for part in (
             f"{f.rule_id}: {title_of(report, f)}",
+            f"where: {f.location}" if f.location else "",
             f"target: {f.target}",
             f.message,
             evidence_text(f),
@@ -90,6 +96,14 @@ def to_xml(report: Report) -> ET.Element:
         ):
             ET.SubElement(props, "property", name=name, value=_clean(value))
         for f in members:
+            if f.location is not None:
+                ET.SubElement(
+                    props,
+                    "property",
+                    name=_clean(f"location:{f.rule_id} {f.target}"),
+                    value=_clean(str(f.location)),
+                )
+        for f in members:
             suite.append(_case(report, f, family))
         for k in totals:
             totals[k] += counts[k]
@@ -98,7 +112,7 @@ def to_xml(report: Report) -> ET.Element:
     return root
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     root = to_xml(report)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -12,6 +12,9 @@ Every result carries a ``logicalLocation`` naming the target (MX address, DN, do
 ``physicalLocation`` is the finding's file and line when it has one, else the run's first input (the
 site.toml of an audit), because GitHub code scanning rejects a whole SARIF file in which any result
 lacks a physical location; a run without inputs leaves such results logical-only.
+Every rule carries ``helpUri`` (its page, docs/rules/ID.md in the repository), the ``security`` tag
+and ``security-severity`` (GitHub's critical/high/medium/low); the run carries
+``automationDetails.id`` ``backscatter-audit/<command>/<scope>/<started>`` (category, then run).
 ``partialFingerprints`` hash (rule id, target), the same key baselines and ``report diff`` use, so
 results are tracked across runs. The invocation's ``exitCode`` and the run's ``verdict`` property are
 the report's assessment (so ``--fail-on`` is honoured); rule metadata is the report's own entries.
@@ -26,7 +29,8 @@ from importlib import metadata
 from typing import Any
 
 from auditor.model import Finding, Report, Severity, Status
-from auditor.render._common import artifact_uri, family_of, title_of, visible
+from auditor.render._common import artifact_uri, family_of, rule_url, run_key, title_of, visible
+from auditor.render._options import RenderOptions
 
 FORMAT = "sarif"
 
@@ -39,6 +43,18 @@ _LEVEL = {
     Severity.MEDIUM: "warning",
     Severity.LOW: "note",
     Severity.INFO: "note",
+}
+
+
+# GitHub code scanning reads ``security-severity`` (a number as a string) into its own scale:
+# 9.0 and above critical, 7.0–8.9 high, 4.0–6.9 medium, 0.1–3.9 low. Each of ours sits inside its
+# band; info, which GitHub has no band for, is the bottom of "low".
+SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+    Severity.INFO: "0.1",
 }
 
 
@@ -100,9 +116,12 @@ def _rule(report: Report, rule_id: str, sample: Finding) -> dict[str, Any]:
         "shortDescription": {"text": title},
         "fullDescription": {"text": _summary(doc, title)},
         "help": {"text": help_md, "markdown": help_md},
+        "helpUri": rule_url(rule_id),
         "defaultConfiguration": {"level": level_of(severity)},
         "properties": {
-            "tags": ["backscatter", family_of(report, rule_id)],
+            # "security" makes GitHub show security-severity (critical/high/medium/low)
+            "tags": ["security", "backscatter", family_of(report, rule_id)],
+            "security-severity": SECURITY_SEVERITY[severity],
             "problem.severity": severity.value,
         },
     }
@@ -203,6 +222,9 @@ def to_sarif(report: Report, information_uri: str | None = None) -> dict[str, An
     anchor = report.run.inputs[0] if report.run.inputs else None
     run: dict[str, Any] = {
         "tool": {"driver": driver},
+        # GitHub takes everything before the last "/" as the analysis category: one per command
+        # and scope, so a new upload replaces that analysis only; the start time is the run id.
+        "automationDetails": {"id": f"backscatter-audit/{run_key(report)}/{report.run.started or 'run'}"},
         "invocations": [invocation],
         "results": [_result(f, index[f.rule_id], anchor) for f in shown],
         "columnKind": "unicodeCodePoints",
@@ -226,5 +248,5 @@ def render_with(report: Report, information_uri: str | None = None) -> str:
     return json.dumps(to_sarif(report, information_uri), indent=2, ensure_ascii=False) + "\n"
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions | None = None) -> str:
     return render_with(report, project_uri())

@@ -223,3 +223,35 @@ def judged(findings: Iterable[Finding], run: RunInfo = RUN, **kw: Any) -> Report
 def golden_report(*, partial: bool = False, fail_on: Severity = Severity.LOW) -> Report:
     run = dataclasses.replace(RUN, partial=partial) if partial else RUN
     return judged(FINDINGS, run, observations=OBSERVATIONS, fail_on=fail_on)
+
+
+def hosting_report(domains: int = 2000) -> Report:
+    """A hosting provider's audit: ``domains`` domains, each probed on its MX (with a transcript),
+    some accepting unknown recipients, some unmeasured, the rest passing."""
+    scope = tuple(f"customer{i:04d}.example" for i in range(domains))
+    findings: list[Finding] = []
+    for i, d in enumerate(scope):
+        mx = f"mx{i % 3}.{d}[192.0.2.{i % 250 + 1}]"
+        bad = i % 7 == 0
+        findings.append(
+            Finding(
+                "SMTP-RCPT-002",
+                Status.FAIL if bad else Status.PASS,
+                Severity.CRITICAL,
+                mx,
+                "accepts a random recipient: 250 2.1.5 Ok" if bad else "rejects unknown recipients",
+                evidence=(Evidence("RCPT of a random local part", transcript=MX2_TRANSCRIPT),),
+            )
+        )
+        findings.append(
+            Finding(
+                "SMTP-NULL-001",
+                Status.INCONCLUSIVE if i % 11 == 0 else Status.PASS,
+                Severity.HIGH,
+                mx,
+                "421 at connect: could not test MAIL FROM:<>" if i % 11 == 0 else "accepts MAIL FROM:<>",
+            )
+        )
+        findings.append(Finding("SMTP-PM-001", Status.PASS, Severity.MEDIUM, d, f"postmaster@{d} accepted"))
+    run = dataclasses.replace(RUN, scope=scope, inputs=("site.toml",), command="audit --config site.toml")
+    return judged(findings, run)

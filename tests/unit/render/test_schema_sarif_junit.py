@@ -138,7 +138,7 @@ def test_sarif_uses_the_rule_page_the_report_carries() -> None:
     assert rule["fullDescription"]["text"] == "Relay domains accepted without a list."
     assert rule["help"]["markdown"].startswith("## What it flags")
     assert "postconf(5) relay_recipient_maps" in rule["help"]["markdown"]
-    assert rule["properties"]["tags"] == ["backscatter", "postfix"]
+    assert rule["properties"]["tags"] == ["security", "backscatter", "postfix"]
     _sarif_validator().validate(log)
 
 

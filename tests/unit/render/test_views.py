@@ -91,7 +91,9 @@ def test_html_sections_rule_ids_and_self_contained() -> None:
     for f in golden_report().findings:
         assert f.rule_id in text
     assert "script" not in page.tags and "link" not in page.tags and "img" not in page.tags
-    assert page.urls == []  # no external resources at all
+    # no external resources at all: the only links are the table of contents' in-page anchors
+    assert page.urls and all(u.startswith("#") for u in page.urls)
+    assert all(f'id="{u[1:]}"' in out for u in page.urls)
     assert "http://" not in out.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in out
     assert "svg" in page.tags and "@media print" in out

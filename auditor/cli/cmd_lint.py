@@ -11,7 +11,7 @@ from auditor.engine import build_report, now_iso
 
 
 def register(sub: Any) -> None:
-    lint = sub.add_parser("lint", help="lint mail server configuration (postfix, exchange)")
+    lint = sub.add_parser("lint", help="lint mail server configuration (postfix, exchange, exim)")
     kinds = lint.add_subparsers(dest="lint_kind", metavar="KIND")
 
     pf = kinds.add_parser("postfix", help="lint a Postfix config directory (main.cf, master.cf, tables)")
@@ -33,6 +33,18 @@ def register(sub: Any) -> None:
     )
     add_report_options(ex)
     ex.set_defaults(func=run_exchange)
+
+    xm = kinds.add_parser(
+        "exim", help="lint an Exim configuration (exim4.conf / exim.conf, or Debian's /etc/exim4 directory)"
+    )
+    xm.add_argument("path", metavar="PATH")
+    xm.add_argument(
+        "--no-exim",
+        action="store_true",
+        help="do not ask an installed exim binary for its built-in macros (_HAVE_*, _OPT_*)",
+    )
+    add_report_options(xm)
+    xm.set_defaults(func=run_exim)
     lint.set_defaults(func=lambda _a: (lint.print_help(sys.stderr), 2)[1])
 
 
@@ -61,4 +73,13 @@ def run_exchange(args: argparse.Namespace) -> int:
     report = build_report(
         observations, command="lint exchange " + " ".join(args.files), started=started, inputs=args.files
     )
+    return emit(report, args)
+
+
+def run_exim(args: argparse.Namespace) -> int:
+    from auditor.collect.exim import collect
+
+    started = now_iso()
+    cfg = collect(args.path, use_exim=False if args.no_exim else None)
+    report = build_report([cfg], command=f"lint exim {args.path}", started=started, inputs=[args.path])
     return emit(report, args)

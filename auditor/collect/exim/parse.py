@@ -129,6 +129,8 @@ def parse(lines: list[LogicalLine]) -> Parsed:
                 out.lists[name] = EximNamedList(kind, name, value.strip(), loc, hidden=bool(hide))
                 continue
             st = setting(text, loc, "main option")
+            if st.name in out.options:
+                raise _bad(f'"{st.name}" option set for the second time', loc)
             out.options[st.name] = st
         elif section == "acls":
             nm = _NAME_COLON.match(text)
@@ -165,6 +167,8 @@ def parse(lines: list[LogicalLine]) -> Parsed:
             if driver is None:
                 raise _bad(f"{section[:-1]} option before any {section[:-1]} name: {_short(text)}", loc)
             st = setting(text, loc, f"{section[:-1]} option")
+            if st.name in driver["opts"]:  # type: ignore[operator]
+                raise _bad(f'"{st.name}" option set for the second time ({section[:-1]} {driver["name"]})', loc)
             if section == "authenticators" and st.name not in ("driver", "public_name"):
                 st = EximSetting(st.name, st.value, st.location, hidden=True)
             driver["opts"][st.name] = st  # type: ignore[index]

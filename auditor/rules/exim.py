@@ -12,6 +12,7 @@ inconclusive and names the line.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ FORGED_SENDER = "victim@example.net"
 CLIENT_IP = "192.0.2.25"
 MAX_UNKNOWN_BRANCHES = 10  # statements decided both ways per replay (2**10 paths at most)
 MAX_DEPTH = 20  # nested acl = / named lists
+MAX_DOMAINS_PER_LIST = 10  # literal domains replayed per named list (the ACL treats them alike)
 _REF_SPEC = "https://www.exim.org/exim-html-current/doc/html/spec_html/"
 _REF_ACL = _REF_SPEC + "ch-access_control_lists.html"
 _REF_VERIFY = _REF_ACL + "#SECTaddressverification"
@@ -40,13 +42,34 @@ _REF_CONTENT = _REF_SPEC + "ch-content_scanning_at_acl_time.html"
 _REF_FILTER = _REF_SPEC + "ch-systemwide_message_filtering.html"
 _MODIFIERS = frozenset(
     {
-        "message", "log_message", "logwrite", "control", "add_header", "remove_header", "set", "delay",
-        "queue", "udpsend", "continue", "debug", "log_reject_target",
+        "message",
+        "log_message",
+        "logwrite",
+        "control",
+        "add_header",
+        "remove_header",
+        "set",
+        "delay",
+        "queue",
+        "udpsend",
+        "continue",
+        "debug",
+        "log_reject_target",
     }
 )
 _PASSING_VERIFY = frozenset(
-    {"sender", "helo", "reverse_host_lookup", "header_syntax", "not_blind", "header_sender", "csa",
-     "certificate", "header_names_ascii", "arc"}
+    {
+        "sender",
+        "helo",
+        "reverse_host_lookup",
+        "header_syntax",
+        "not_blind",
+        "header_sender",
+        "csa",
+        "certificate",
+        "header_names_ascii",
+        "arc",
+    }
 )
 _EXACT_LOOKUPS = frozenset({"lsearch", "dbm", "dbmnz", "dbmjz", "cdb", "dsearch", "passwd", "nis", "nis0"})
 _WILD_LOOKUPS = re.compile(r"(partial\d?-)?(n?wildlsearch|lsearch\*@?|lsearch\*|cdb\*@?|dbm\*@?)")
@@ -111,7 +134,9 @@ class _Fork(Exception):
 class _Replay:
     """One replay of the RCPT ACL for one recipient; ``choices`` decide earlier unknowns."""
 
-    def __init__(self, cfg: EximConfig, dom: Dom, choices: dict[tuple[str, int, str], bool], primary_down: bool) -> None:
+    def __init__(
+        self, cfg: EximConfig, dom: Dom, choices: dict[tuple[str, int, str], bool], primary_down: bool
+    ) -> None:
         self.cfg, self.dom, self.choices, self.primary_down = cfg, dom, choices, primary_down
         self.path = Path(Outcome.REJECT)
         self.assumptions: list[str] = []
@@ -169,7 +194,15 @@ class _Replay:
             return Tri.UNKNOWN
         if text == "\0fail":
             return Tri.NO  # a forced failure in a list expansion: the list matches nothing
-        items = split_list(text)
+        if kind == "domain" and len(text) > 4096 and self.dom.literal is not None:
+            plain, rest = _plain_domains(text)
+            if plain is not None and self.dom.literal in plain:
+                return Tri.YES  # a long list of plain names: one set lookup, not a scan
+            items = list(rest) if plain is not None else split_list(text)
+            if not items:
+                return Tri.NO
+        else:
+            items = split_list(text)
         last_neg = False
         for raw in items:
             neg = raw.startswith("!")
@@ -213,7 +246,9 @@ class _Replay:
         if item in ("0.0.0.0/0", "::/0", "::0/0"):
             return Tri.YES
         if ";" in item and not item.startswith("<"):
-            self.assumptions.append(f"host list lookup '{item}': a random Internet client is assumed not listed")
+            self.assumptions.append(
+                f"host list lookup '{item}': a random Internet client is assumed not listed"
+            )
         return Tri.NO  # the prober is no listed host (an empty item matches only local submission)
 
     def domain_item(self, item: str, loc: Location) -> Tri:
@@ -222,7 +257,11 @@ class _Replay:
             return Tri.YES if d.member_of == "@mx_any" else Tri.NO
         if item == "@":
             primary = self.cfg.value("primary_hostname")
-            return Tri.YES if d.member_of == "@" or (d.literal and primary and d.literal == primary.lower()) else Tri.NO
+            return (
+                Tri.YES
+                if d.member_of == "@" or (d.literal and primary and d.literal == primary.lower())
+                else Tri.NO
+            )
         if d.literal is None:
             return Tri.NO  # a member of another list: lists of local and relay domains do not overlap
         if ";" in item:
@@ -282,6 +321,8 @@ class _Replay:
         if f is None or not f.readable:
             return Tri.UNKNOWN
         for _n, line in f.lines:
+            if line.startswith(" "):
+                continue
             r = self.string_item(line.split()[0], key, loc) if line.split() else Tri.NO
             if r is not Tri.NO:
                 return r
@@ -290,7 +331,11 @@ class _Replay:
     def file_keys(self, f: EximFile, key: str, wild: bool) -> Tri:
         if wild and f.wildcard_keys:
             return Tri.YES
-        keys = {re.split(r"[:\s]", ln, maxsplit=1)[0].strip('"').lower() for _n, ln in f.lines}
+        keys = {
+            re.split(r"[:\s]", ln, maxsplit=1)[0].strip('"').lower()
+            for _n, ln in f.lines
+            if not ln.startswith(" ")
+        }
         if key.lower() in keys:
             return Tri.YES
         return Tri.UNKNOWN if f.truncated else Tri.NO
@@ -355,7 +400,9 @@ class _Replay:
         if n == "encrypted":
             return Tri.YES  # the prober may use STARTTLS where it is offered
         if n in ("dnslists", "ratelimit", "spf", "spf_guess", "dkim_status", "dkim_signers"):
-            self.assumptions.append(f"{loc}: {n}: the sending client is assumed clean (not listed, under limits)")
+            self.assumptions.append(
+                f"{loc}: {n}: the sending client is assumed clean (not listed, under limits)"
+            )
             return Tri.NO
         if n == "acl":
             name = self.expand(v)
@@ -397,7 +444,9 @@ class _Replay:
         router, remote, catchall = routed
         if callout and remote:
             if self.primary_down:
-                self.path.checks.append(f"callout (next hop unreachable){' with defer_ok' if defer_ok else ''}")
+                self.path.checks.append(
+                    f"callout (next hop unreachable){' with defer_ok' if defer_ok else ''}"
+                )
                 if defer_ok:
                     return Tri.YES
                 raise _Defer(loc)
@@ -425,7 +474,11 @@ class _Replay:
         checks = [("domains", "domain"), ("local_parts", "localpart")]
         for opt, kind in checks:
             st = r.options.get(opt)
-            if st and not self.tri(self.list_match(st.value, kind, st.location), f"router {r.name}: {opt} = {st.value}", st.location):
+            if st and not self.tri(
+                self.list_match(st.value, kind, st.location),
+                f"router {r.name}: {opt} = {st.value}",
+                st.location,
+            ):
                 return False
         for affix in ("local_part_prefix", "local_part_suffix"):
             st = r.options.get(affix)
@@ -434,12 +487,13 @@ class _Replay:
         if r.get("check_local_user", "false") == "true":
             return False  # no system user has the random name
         st = r.options.get("senders")
-        if st and not self.tri(self.list_match(st.value, "sender", st.location), f"router {r.name}: senders", st.location):
+        if st and not self.tri(
+            self.list_match(st.value, "sender", st.location), f"router {r.name}: senders", st.location
+        ):
             return False
         st = r.options.get("require_files")
-        if st and st.value:
-            if not self.decide(f"router {r.name}: require_files = {st.value}", st.location):
-                return False
+        if st and st.value and not self.decide(f"router {r.name}: require_files = {st.value}", st.location):
+            return False
         st = r.options.get("condition")
         if st:
             text = self.expand(st.value)
@@ -465,20 +519,30 @@ class _Replay:
                 data = self.expand(r.get("route_data"))
                 if data is None:
                     st = r.options["route_data"]
-                    return (r, True, False) if self.decide(f"router {r.name}: route_data = {st.value}", st.location) else None
+                    return (
+                        (r, True, False)
+                        if self.decide(f"router {r.name}: route_data = {st.value}", st.location)
+                        else None
+                    )
                 return (r, True, False) if data.strip() else None
             for rule_ in r.get("route_list").split(";"):
                 words = rule_.split()
                 if words and self.tri(
-                    self.list_match(words[0], "domain", r.location), f"router {r.name}: route_list", r.location
+                    self.list_match(words[0], "domain", r.location),
+                    f"router {r.name}: route_list",
+                    r.location,
                 ):
                     return (r, True, False)
             return None
         if drv == "redirect":
             return self.redirect(r)
-        st = r.options.get("driver")
-        where = st.location if st else r.location
-        return (r, True, False) if self.decide(f"router {r.name}: driver {drv} is not evaluated", where) else None
+        drv_st = r.options.get("driver")
+        where = drv_st.location if drv_st else r.location
+        return (
+            (r, True, False)
+            if self.decide(f"router {r.name}: driver {drv} is not evaluated", where)
+            else None
+        )
 
     def redirect(self, r: EximDriver) -> tuple[EximDriver, bool, bool] | None:
         st = r.options.get("data") or r.options.get("file")
@@ -486,10 +550,14 @@ class _Replay:
             return None
         value = st.value.strip().strip('"')
         if st.name == "file":
-            if self.decide(f"router {r.name}: file = {st.value} (a forward or filter file) not evaluated", st.location):
+            if self.decide(
+                f"router {r.name}: file = {st.value} (a forward or filter file) not evaluated", st.location
+            ):
                 return (r, False, False)
             return None
-        lk = re.fullmatch(r"\$\{lookup\{\$\{?local_part\}?\}\s*([\w*@-]+)\s*\{\s*([^}]+?)\s*\}\s*(\{[^{}]*\}\s*)*\}", value)
+        lk = re.fullmatch(
+            r"\$\{lookup\{\$\{?local_part\}?\}\s*([\w*@-]+)\s*\{\s*([^}]+?)\s*\}\s*(\{[^{}]*\}\s*)*\}", value
+        )
         if lk:
             kind, path = lk.group(1), lk.group(2)
             wild = bool(_WILD_LOOKUPS.fullmatch(kind))
@@ -512,9 +580,9 @@ class _Replay:
             if value.startswith(":fail:") or value.startswith(":defer:"):
                 return None
             return (r, False, value.startswith(":blackhole:") is False)
-        text = self.expand(value)
-        if text is not None:
-            if not text.strip():
+        expanded = self.expand(value)
+        if expanded is not None:
+            if not expanded.strip():
                 return None
             return (r, False, True)
         if self.decide(f"router {r.name}: data = {st.value} not evaluated", st.location):
@@ -691,6 +759,24 @@ def _arith(expr: str) -> int:
         raise _Unevaluable("arith") from None
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+
+
+def _is_plain_domain(item: str) -> bool:
+    return bool(_PLAIN.fullmatch(item))
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_domains(value: str) -> tuple[frozenset[str] | None, tuple[str, ...]]:
+    """A domain list's plain names and its other items, when it has no negation (order cannot matter)."""
+    items = split_list(value)
+    if any(i.startswith("!") for i in items):
+        return None, ()
+    return frozenset(i.lower() for i in items if _is_plain_domain(i)), tuple(
+        i for i in items if not _is_plain_domain(i)
+    )
+
+
 def split_list(value: str) -> list[str]:
     """An Exim list: ':'-separated (``::`` is a literal colon), or ``<X`` to choose the separator."""
     sep = ":"
@@ -707,7 +793,9 @@ def split_list(value: str) -> list[str]:
 # --- running the replay -------------------------------------------------------------------------
 
 
-def replay(cfg: EximConfig, acl: EximAcl, dom: Dom, primary_down: bool = False) -> tuple[list[Path], list[str], bool]:
+def replay(
+    cfg: EximConfig, acl: EximAcl, dom: Dom, primary_down: bool = False
+) -> tuple[list[Path], list[str], bool]:
     """Every path of the RCPT ACL for the random address at ``dom``; (paths, assumptions, complete)."""
     paths: list[Path] = []
     assumptions: list[str] = []
@@ -762,7 +850,7 @@ def _domains(cfg: EximConfig, names: tuple[str, ...]) -> list[Dom]:
                     concrete.append(it.lower())
             elif it != "localhost":
                 symbolic = True
-        out += [Dom(d, d, "", name) for d in concrete]
+        out += [Dom(d, d, "", name) for d in concrete[:MAX_DOMAINS_PER_LIST]]
         if symbolic:
             out.append(Dom(f"a domain in +{name}", None, name, name))
     seen: set[str] = set()
@@ -778,9 +866,14 @@ def _loopback_only(cfg: EximConfig) -> bool:
     v = cfg.value("local_interfaces")
     if not v.strip():
         return False
-    addrs = [re.sub(r"\.\d+$", "", a.strip().strip("[]")) if a.count(".") == 4 else a.strip().strip("[]") for a in split_list(v)]
+    addrs = [
+        re.sub(r"\.\d+$", "", a.strip().strip("[]")) if a.count(".") == 4 else a.strip().strip("[]")
+        for a in split_list(v)
+    ]
     addrs = [a for a in addrs if a]
-    return bool(addrs) and all(a.startswith("127.") or a in ("::1", "0000:0000:0000:0000:0000:0000:0000:0001") for a in addrs)
+    return bool(addrs) and all(
+        a.startswith("127.") or a in ("::1", "0000:0000:0000:0000:0000:0000:0000:0001") for a in addrs
+    )
 
 
 def _rcpt_acl(cfg: EximConfig) -> tuple[EximAcl | None, str]:
@@ -789,7 +882,10 @@ def _rcpt_acl(cfg: EximConfig) -> tuple[EximAcl | None, str]:
         return None, "acl_smtp_rcpt is not set: Exim refuses every recipient from SMTP clients"
     acl = cfg.acl(st.value.strip())
     if acl is None:
-        return None, f"acl_smtp_rcpt = {st.value}: no ACL of that name (a file or an inline ACL is not evaluated)"
+        return (
+            None,
+            f"acl_smtp_rcpt = {st.value}: no ACL of that name (a file or an inline ACL is not evaluated)",
+        )
     return acl, ""
 
 
@@ -798,7 +894,9 @@ def _ev(summary: str, loc: Location | None) -> Evidence:
 
 
 def _relay_names(cfg: EximConfig) -> tuple[str, ...]:
-    names = [n for n, nl in cfg.lists.items() if nl.type == "domain" and n != "local_domains" and "relay" in n]
+    names = [
+        n for n, nl in cfg.lists.items() if nl.type == "domain" and n != "local_domains" and "relay" in n
+    ]
     return tuple(names)
 
 
@@ -821,21 +919,23 @@ def _verdict(
         ev = [_ev(f"not evaluated: {reason}", loc) for reason, loc in unknowns.values()]
         return r.inconclusive(
             target,
-            f"whether {RANDOM_LOCAL_PART}@{dom.label} is accepted depends on what the linter cannot evaluate: "
-            + "; ".join(f"{loc}: {reason}" for reason, loc in list(unknowns.values())[:3]),
+            f"whether {RANDOM_LOCAL_PART}@{dom.label} is accepted depends on what the linter cannot "
+            "evaluate: " + "; ".join(f"{loc}: {reason}" for reason, loc in list(unknowns.values())[:3]),
             ev,
             note=note + ("" if complete else "; too many undecided conditions to replay every path"),
         )
     if not accepted:
         primary_down_paths: list[Path] = []
         if not local:
-            primary_down_paths = [p for p in replay(cfg, acl, dom, primary_down=True)[0] if p.outcome is Outcome.ACCEPT]
+            primary_down_paths = [
+                p for p in replay(cfg, acl, dom, primary_down=True)[0] if p.outcome is Outcome.ACCEPT
+            ]
         if primary_down_paths:
             p = primary_down_paths[0]
             return r.fail(
                 target,
-                f"recipients of {dom.label} are checked by a callout with defer_ok: while the next hop cannot be "
-                f"reached, {RANDOM_LOCAL_PART}@{dom.label} is accepted and later bounced",
+                f"recipients of {dom.label} are checked by a callout with defer_ok: while the next hop "
+                f"cannot be reached, {RANDOM_LOCAL_PART}@{dom.label} is accepted and later bounced",
                 [_ev(f"accepted by {acl.name} while the next hop is down", p.decided_by)],
                 severity=Severity.HIGH,
                 remediation=_fix(cfg, acl, dom, local, p, defer_ok=True),
@@ -867,7 +967,9 @@ def _verdict(
         )
     elif route:
         _, name, where = route[0].split(":", 2)
-        msg = f"{RANDOM_LOCAL_PART}@{dom.label} is accepted: router {name} ({where}) accepts it in verify mode"
+        msg = (
+            f"{RANDOM_LOCAL_PART}@{dom.label} is accepted: router {name} ({where}) accepts it in verify mode"
+        )
     else:
         msg = f"{RANDOM_LOCAL_PART}@{dom.label} is accepted with no recipient verification on the way"
     for unknown_reason, loc in p.unknowns[:3]:
@@ -882,7 +984,9 @@ def _verdict(
     )
 
 
-def _fix(cfg: EximConfig, acl: EximAcl, dom: Dom, local: bool, p: Path, defer_ok: bool = False) -> Remediation:
+def _fix(
+    cfg: EximConfig, acl: EximAcl, dom: Dom, local: bool, p: Path, defer_ok: bool = False
+) -> Remediation:
     """The ACL line to add, and where: before the statement that accepts the random address."""
     loc = p.decided_by or acl.location
     at = f"{loc.path}:{loc.line}" if loc.line else loc.path
@@ -917,7 +1021,9 @@ def _fix(cfg: EximConfig, acl: EximAcl, dom: Dom, local: bool, p: Path, defer_ok
     )
     return Remediation(
         text=text,
-        commands=_acl_lines((f"  deny    domains = {domains}", "          !verify = recipient/callout=30s"), at, acl),
+        commands=_acl_lines(
+            (f"  deny    domains = {domains}", "          !verify = recipient/callout=30s"), at, acl
+        ),
     )
 
 
@@ -1112,20 +1218,31 @@ def exim_content_after_acceptance(obs: Observations, r: Rule) -> Iterator[Findin
             text = " ".join(s.value for n, s in rt.options.items() if n in ("condition", "senders", "data"))
             if ":fail:" in data and _SPAM_WORDS.search(text):
                 st = rt.options["data"]
-                fails.append(_ev(f"router {rt.name}: fails (bounces) on a scanning result: data = {data}", st.location))
+                fails.append(
+                    _ev(f"router {rt.name}: fails (bounces) on a scanning result: data = {data}", st.location)
+                )
         sf = cfg.option("system_filter")
         if sf and sf.value.strip():
             f = cfg.file(sf.value.strip())
             if f is None or not f.readable:
                 undecided.append(
-                    _ev(f"system_filter = {sf.value}: the filter file was not given ({f.error if f else 'not read'})",
-                        sf.location)
+                    _ev(
+                        f"system_filter = {sf.value}: the filter file was not given "
+                        f"({f.error if f else 'not read'})",
+                        sf.location,
+                    )
                 )
             else:
-                for n, line in f.lines:
-                    if re.match(r"(?i)(if\b.*\bthen\s+)?fail\b", line) or re.search(r"(?i)\bthen\s+fail\b", line):
-                        fails.append(_ev(f"system filter fails (bounces) a message: {line[:120]}",
-                                         Location(f.resolved or f.path, n)))
+                for n, line in ((n, ln.strip()) for n, ln in f.lines):
+                    if re.match(r"(?i)(if\b.*\bthen\s+)?fail\b", line) or re.search(
+                        r"(?i)\bthen\s+fail\b", line
+                    ):
+                        fails.append(
+                            _ev(
+                                f"system filter fails (bounces) a message: {line[:120]}",
+                                Location(f.resolved or f.path, n),
+                            )
+                        )
         checks = _acl_content_checks(cfg)
         scanners = [cfg.option(o) for o in ("av_scanner", "spamd_address") if cfg.option(o)]
         if fails:
@@ -1137,7 +1254,8 @@ def exim_content_after_acceptance(obs: Observations, r: Rule) -> Iterator[Findin
                     text=(
                         "Move the decision into acl_smtp_data, e.g.:\n  deny  malware = *\n"
                         "  deny  spam = nobody:true\n        condition = ${if >{$spam_score_int}{100}}\n"
-                        "and replace the `:fail:` / `fail` after acceptance by `:blackhole:` or `seen finish`."
+                        "and replace the `:fail:` / `fail` after acceptance by `:blackhole:` or "
+                        "`seen finish`."
                     ),
                     commands=tuple(
                         FixCommand(line="deny malware = *", changes=f"{e.location} -> acl_smtp_data")
@@ -1163,5 +1281,7 @@ def exim_content_after_acceptance(obs: Observations, r: Rule) -> Iterator[Findin
                 [_ev(f"{s.name} = {s.value}", s.location) for s in scanners if s],
             )
             continue
-        yield r.not_applicable(cfg.target, "no content scanning configured (no spam/malware ACL condition, "
-                               "scanner, or system filter)")
+        yield r.not_applicable(
+            cfg.target,
+            "no content scanning configured (no spam/malware ACL condition, scanner, or system filter)",
+        )

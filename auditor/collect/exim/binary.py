@@ -22,7 +22,9 @@ def find_exim() -> str | None:
     if env:
         return env if os.access(env, os.X_OK) else None
     for name in CANDIDATES:
-        found = shutil.which(name) or (f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK) else None)
+        found = shutil.which(name) or (
+            f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK) else None
+        )
         if found:
             return found
     return None

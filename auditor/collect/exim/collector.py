@@ -102,7 +102,9 @@ def collect(path: str, *, builtins: dict[str, str] | None = None, use_exim: bool
     result = reader.read(phys, main_file, str(conf_dir))
     parsed = parse(result.lines)
     notes += result.notes
-    notes += [f"{loc}: .include_if_exists {name}: not present, skipped" for name, loc in result.includes_skipped]
+    notes += [
+        f"{loc}: .include_if_exists {name}: not present, skipped" for name, loc in result.includes_skipped
+    ]
     referenced = _referenced(parsed, reader, live)
     templates = _templates(result.lines, parsed, set(result.macros) | {m.name for m in reader.macros})
     return EximConfig(
@@ -121,7 +123,8 @@ def collect(path: str, *, builtins: dict[str, str] | None = None, use_exim: bool
         transports=tuple(_redact_driver(d) for d in parsed.transports),
         authenticators=tuple(_redact_driver(d) for d in parsed.authenticators),
         branches=tuple(
-            EximBranch(b.directive, b.argument, b.macro_found, b.location, b.builtins) for b in result.branches
+            EximBranch(b.directive, b.argument, b.macro_found, b.location, b.builtins)
+            for b in result.branches
         ),
         referenced=referenced,
         templates=templates,
@@ -202,10 +205,23 @@ def _values(parsed: Parsed) -> list[tuple[str, Location, bool]]:
         for stmt in acl.statements:
             for c in stmt.conditions:
                 if c.name not in _TEXT_MODIFIERS:
-                    out.append((c.value, c.location, c.name in ("domains", "hosts", "local_parts", "recipients", "senders", "sender_domains")))
+                    out.append(
+                        (
+                            c.value,
+                            c.location,
+                            c.name
+                            in ("domains", "hosts", "local_parts", "recipients", "senders", "sender_domains"),
+                        )
+                    )
     for d in parsed.routers:
         for st in d.options.values():
-            out.append((st.value, st.location, st.name in ("domains", "local_parts", "senders", "require_files", "file")))
+            out.append(
+                (
+                    st.value,
+                    st.location,
+                    st.name in ("domains", "local_parts", "senders", "require_files", "file"),
+                )
+            )
     return out
 
 
@@ -245,7 +261,9 @@ def _read_referenced(path: str, loc: Location, where: Path | None) -> EximFile:
             names = sorted(x.name for x in where.iterdir())[:MAX_LINES_KEPT]
         except OSError as exc:
             return replace(base, exists=True, error=str(exc.strerror or exc))
-        return replace(base, exists=True, readable=True, entries=len(names), lines=tuple((0, n) for n in names))
+        return replace(
+            base, exists=True, readable=True, entries=len(names), lines=tuple((0, n) for n in names)
+        )
     try:
         size = where.stat().st_size
         with where.open("rb") as fh:
@@ -253,7 +271,9 @@ def _read_referenced(path: str, loc: Location, where: Path | None) -> EximFile:
     except OSError as exc:
         return replace(base, exists=True, error=str(exc.strerror or exc))
     if b"\0" in data:
-        return replace(base, exists=True, error="binary file (a compiled lookup such as cdb/dbm): contents not read")
+        return replace(
+            base, exists=True, error="binary file (a compiled lookup such as cdb/dbm): contents not read"
+        )
     text = data.decode("utf-8", "replace")
     kept: list[tuple[int, str]] = []
     wild: list[tuple[int, str]] = []
@@ -263,7 +283,10 @@ def _read_referenced(path: str, loc: Location, where: Path | None) -> EximFile:
         if not s or s.startswith("#"):
             continue
         if line[:1].isspace():
-            continue  # lsearch continuation of the previous entry's data
+            # an lsearch continuation of the previous entry's data, or a filter's indented command
+            if len(kept) < MAX_LINES_KEPT:
+                kept.append((n, " " + _scrub(s)[:500]))
+            continue
         entries += 1
         key = re.split(r"[:\s]", s, maxsplit=1)[0] if not s.startswith('"') else s.split('"')[1]
         if key.startswith("*") or key.startswith("^") or key.startswith("@"):
@@ -295,7 +318,9 @@ def _templates(lines: list, parsed: Parsed, macro_names: set[str]) -> tuple[Exim
         for stmt in acl.statements:
             values += [(c.value, c.location) for c in stmt.conditions if c.name not in _TEXT_MODIFIERS]
     for d in parsed.routers:
-        values += [(st.value, st.location) for st in d.options.values() if st.name not in ("cannot_route_message",)]
+        values += [
+            (st.value, st.location) for st in d.options.values() if st.name not in ("cannot_route_message",)
+        ]
     values += [(st.value, st.location) for st in parsed.options.values() if not st.name.startswith("acl_")]
     for value, loc in values:
         # An upper-case NAME_LIKE_THIS that is no macro: text an installer was meant to substitute.

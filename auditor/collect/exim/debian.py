@@ -52,7 +52,7 @@ def _shell_value(raw: str) -> str | None:
 
 
 def _sanitise(value: str) -> str:
-    """update-exim4.conf's ``lowercase $x | check_ascii_pipe``: split on blanks, join, lower, '_' for others."""
+    """update-exim4.conf's ``lowercase $x | check_ascii_pipe``: words joined, lower case, '_' for others."""
     joined = " ".join(value.split()).lower()
     return _ALLOWED.sub("_", joined)
 
@@ -104,8 +104,12 @@ def build(d: Path, mailname: str | None = None) -> DebianStream:
     if (d / "exim4.conf").is_file():
         f = d / "exim4.conf"
         lines = [Physical(t, str(f), i) for i, t in enumerate(read_text(f), 1)]
-        return DebianStream(lines, "debian-exim4.conf", str(f), [f"{f} exists: Debian's exim4 uses it instead of "
-                                                               "the generated configuration"])
+        return DebianStream(
+            lines,
+            "debian-exim4.conf",
+            str(f),
+            [f"{f} exists: Debian's exim4 uses it instead of the generated configuration"],
+        )
     if not (d / UE4CC).is_file():
         raise InputError(
             f"no {UE4CC} (Debian's debconf answers): give the directory with it, or the generated "
@@ -120,7 +124,9 @@ def build(d: Path, mailname: str | None = None) -> DebianStream:
     ue4cc = str(d / UE4CC)
     split = (get("dc_use_split_config") or "false").lower()
     if split not in ("true", "false"):
-        raise InputError(f'invalid value for dc_use_split_config: "{split}"', ue4cc, answers["dc_use_split_config"][1])
+        raise InputError(
+            f'invalid value for dc_use_split_config: "{split}"', ue4cc, answers["dc_use_split_config"][1]
+        )
     body: list[Physical] = []
     if split == "true":
         layout = "debian-split"
@@ -167,7 +173,11 @@ def build(d: Path, mailname: str | None = None) -> DebianStream:
             "dc_minimaldns: update-exim4.conf sets MAIN_HARDCODE_PRIMARY_HOSTNAME from the server's "
             "`hostname --fqdn`, which the linter cannot know; left undefined"
         )
-    if configtype in ("satellite", "smarthost") and get("dc_hide_mailname").lower() == "true" and get("dc_readhost"):
+    if (
+        configtype in ("satellite", "smarthost")
+        and get("dc_hide_mailname").lower() == "true"
+        and get("dc_readhost")
+    ):
         seed("HIDE_MAILNAME", "1", line_of("dc_hide_mailname"))
     seed("MAIN_PACKAGE_VERSION", "unknown", 0)
     other = _sanitise(get("dc_other_hostnames"))

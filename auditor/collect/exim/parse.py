@@ -83,7 +83,7 @@ def parse(lines: list[LogicalLine]) -> Parsed:
                 EximAclStatement(
                     verb=str(stmt["verb"]),
                     location=stmt["loc"],  # type: ignore[arg-type]
-                    conditions=tuple(stmt["conds"]),  # type: ignore[call-overload]
+                    conditions=tuple(stmt["conds"]),  # type: ignore[arg-type]
                 )
             )
             stmt = None
@@ -98,9 +98,11 @@ def parse(lines: list[LogicalLine]) -> Parsed:
     def close_driver() -> None:
         nonlocal driver
         if driver is not None:
-            target = {"routers": out.routers, "transports": out.transports, "authenticators": out.authenticators}[
-                str(driver["section"])
-            ]
+            target = {
+                "routers": out.routers,
+                "transports": out.transports,
+                "authenticators": out.authenticators,
+            }[str(driver["section"])]
             target.append(
                 EximDriver(
                     kind=str(driver["section"])[:-1],
@@ -168,7 +170,9 @@ def parse(lines: list[LogicalLine]) -> Parsed:
                 raise _bad(f"{section[:-1]} option before any {section[:-1]} name: {_short(text)}", loc)
             st = setting(text, loc, f"{section[:-1]} option")
             if st.name in driver["opts"]:  # type: ignore[operator]
-                raise _bad(f'"{st.name}" option set for the second time ({section[:-1]} {driver["name"]})', loc)
+                raise _bad(
+                    f'"{st.name}" option set for the second time ({section[:-1]} {driver["name"]})', loc
+                )
             if section == "authenticators" and st.name not in ("driver", "public_name"):
                 st = EximSetting(st.name, st.value, st.location, hidden=True)
             driver["opts"][st.name] = st  # type: ignore[index]
@@ -189,4 +193,6 @@ def _condition(text: str, loc: Location) -> EximCondition:
     if not m:
         raise _bad(f"malformed ACL condition or modifier: {_short(text)}", loc)
     neg, name, value = m.group(1), m.group(2), m.group(3)
-    return EximCondition(name=name, value=(value or "").strip(), negated=bool(neg), location=loc, bare=value is None)
+    return EximCondition(
+        name=name, value=(value or "").strip(), negated=bool(neg), location=loc, bare=value is None
+    )

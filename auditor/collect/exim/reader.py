@@ -188,29 +188,25 @@ class Reader:
         found = False
         used_builtins: list[str] = []
         macros = self.macros if s[pos] == "_" else self.macros[self.n_builtin :]
-        for m in macros:
-            nxt = _NAME_START.search(s, pos)
-            if nxt is None:
-                break
-            pos = nxt.start()
-            t = pos
-            while True:
-                p = s.find(m.name, t)
-                if p < 0:
-                    break
-                s = s[:p] + m.value + s[p + len(m.name) :]
-                t = p + len(m.value)
+        head, rest = s[:pos], s[pos:]  # head: blanks, or a definition's own name (never replaced)
+        for mac in macros:
+            # readconf.c scans from the first possible name start, replacing left to right without
+            # rescanning a replacement for the same macro: exactly str.replace (and linear).
+            if mac.name in rest:
+                rest = rest.replace(mac.name, mac.value)
                 found = True
-                if m.builtin:
-                    used_builtins.append(m.name)
-        return s.lstrip(" \t\n\r\f\v"), found, used_builtins
+                if mac.builtin:
+                    used_builtins.append(mac.name)
+        return (head + rest).lstrip(" \t\n\r\f\v"), found, used_builtins
 
     def _define(self, text: str, loc: Location) -> None:
         """A logical line ``NAME = value`` / ``NAME == value`` (macro_read_assignment)."""
         m = re.match(r"[A-Za-z0-9_]*", text)
         name = m.group() if m else ""
         if len(name) > MACRO_NAME_MAX:
-            raise InputError(f"macro name too long (maximum is {MACRO_NAME_MAX} characters)", loc.path, loc.line)
+            raise InputError(
+                f"macro name too long (maximum is {MACRO_NAME_MAX} characters)", loc.path, loc.line
+            )
         rest = text[len(name) :].lstrip()
         if not rest.startswith("="):
             raise InputError(f'malformed macro definition "{_short(text)}"', loc.path, loc.line)
@@ -276,24 +272,25 @@ class Reader:
         cstack: list[int] = []
         section = "main"
         seen_sections: set[str] = set()
-        buf = ""
+        parts: list[str] = []  # the logical line so far, one piece per physical line (no quadratic +=)
         first: Physical | None = None
         last: Physical | None = None
+        seen: Physical | None = None  # the last physical line read, for "missing .endif"
         while True:
             phys = src.next()
             if phys is None:
                 if cstack:
-                    where = last or Physical("", top_name, 0)
+                    where = seen or Physical("", top_name, 0)
                     raise InputError(
                         "unexpected end of configuration file: .endif missing", where.path, where.line or None
                     )
-                if not buf:
-                    break
-                section = self._emit(buf, first, last, section, seen_sections)
+                if parts:
+                    section = self._emit("".join(parts), first, last, section, seen_sections)
                 break
+            seen = phys
             if phys.line == 1 and phys.text.startswith("\ufeff"):
                 raise InputError("found unexpected BOM (Byte Order Mark)", phys.path, 1)
-            ss, found, builtins = self._expand(phys.text, logical_start=not buf)
+            ss, found, builtins = self._expand(phys.text, logical_start=not parts)
             if ss.startswith("#"):
                 continue
             if ss.startswith("."):
@@ -314,7 +311,11 @@ class Reader:
                     else:
                         if not cstack:
                             raise InputError(f".{name} without matching .ifdef", phys.path, phys.line)
-                        cstate = cstack.pop() if pushpop < 0 else _NEXT[cstate][act_found if found else act_missing]
+                        cstate = (
+                            cstack.pop()
+                            if pushpop < 0
+                            else _NEXT[cstate][act_found if found else act_missing]
+                        )
                     if name != "endif":
                         arg = phys.text.strip()[1 + len(name) :].strip()
                         unknown = (
@@ -332,20 +333,22 @@ class Reader:
             if inc:
                 self._include(src, ss[inc.end() :], bool(inc.group(1)), phys)
                 continue
-            if not buf:
+            if not parts:
                 first = phys
-                piece = ss
-            else:
-                piece = ss  # continuation: leading blanks already removed
-            buf += piece
+            parts.append(ss)  # a continuation's leading blanks are already gone
             last = phys
-            buf = buf.rstrip(" \t\n\r\f\v")
-            if buf:
-                if not buf.endswith("\\"):
-                    section = self._emit(buf, first, last, section, seen_sections)
-                    buf = ""
+            # trailing blanks of the whole line so far go (a blank-only piece reaches back)
+            while parts:
+                parts[-1] = parts[-1].rstrip(" \t\n\r\f\v")
+                if parts[-1]:
+                    break
+                parts.pop()
+            if parts:
+                if not parts[-1].endswith("\\"):
+                    section = self._emit("".join(parts), first, last, section, seen_sections)
+                    parts = []
                     continue
-                buf = buf[:-1]
+                parts[-1] = parts[-1][:-1]
         self.result.notes.extend(
             f"{b.location}: .{b.directive} {b.argument}: Exim built-in macro {', '.join(b.builtins)} "
             "assumed undefined (it depends on how Exim was built; no exim binary was consulted)"
@@ -387,9 +390,15 @@ class Reader:
             if not name.endswith("s"):
                 name += "s"
             if name not in SECTIONS:
-                raise InputError(f'"{_short(text[6:].strip())}" is not a known configuration section name', loc.path, loc.line)
+                raise InputError(
+                    f'"{_short(text[6:].strip())}" is not a known configuration section name',
+                    loc.path,
+                    loc.line,
+                )
             if name in seen:
-                raise InputError(f'"{name}" section is repeated in the configuration file', loc.path, loc.line)
+                raise InputError(
+                    f'"{name}" section is repeated in the configuration file', loc.path, loc.line
+                )
             seen.add(name)
             self.result.lines.append(LogicalLine(text, loc, name))
             return name

@@ -6,7 +6,7 @@
 # See also: https://github.com/scop/bash-completion/blob/main/doc/configuration.md
 
 _shtab_backscatter_audit_lab_subparsers=(up down status)
-_shtab_backscatter_audit_lint_subparsers=(postfix exchange)
+_shtab_backscatter_audit_lint_subparsers=(postfix exchange exim)
 _shtab_backscatter_audit_subparsers=(audit init demo directory lab lint ndr probe report rules explain sink)
 
 _shtab_backscatter_audit_audit_option_strings=(-h --help --config -c --output-dir --format -f --output -o --fail-on --suppressions --write-baseline)
@@ -19,6 +19,7 @@ _shtab_backscatter_audit_lab_status_option_strings=(-h --help --state-dir --form
 _shtab_backscatter_audit_lab_option_strings=(-h --help)
 _shtab_backscatter_audit_lint_postfix_option_strings=(-h --help --no-postconf --format -f --output -o --fail-on --suppressions --write-baseline)
 _shtab_backscatter_audit_lint_exchange_option_strings=(-h --help --collector --format -f --output -o --fail-on --suppressions --write-baseline)
+_shtab_backscatter_audit_lint_exim_option_strings=(-h --help --no-exim --format -f --output -o --fail-on --suppressions --write-baseline)
 _shtab_backscatter_audit_lint_option_strings=(-h --help)
 _shtab_backscatter_audit_ndr_option_strings=(-h --help --format -f --output -o --judge --fail-on)
 _shtab_backscatter_audit_probe_option_strings=(-h --help --nameserver --control --non-mail-domain --retry-after --timeout --audit-timeout --session-delay --concurrency --allow-external-mx --dry-run --ehlo --mail-from --source-address --trusted-network --mynetworks-from --relay-test-domain --mx-override --no-subdomain-probe --scenarios --data --sink-domain --sink-listen --sink-maildir --bounce-mailbox --token-dir --bounce-wait --content-test-mailbox --format -f --output -o --fail-on --suppressions --write-baseline)
@@ -49,7 +50,10 @@ _shtab_backscatter_audit_lint_postfix___fail_on_choices=(critical high medium lo
 _shtab_backscatter_audit_lint_exchange___format_choices=(text json sarif junit markdown html csv)
 _shtab_backscatter_audit_lint_exchange__f_choices=(text json sarif junit markdown html csv)
 _shtab_backscatter_audit_lint_exchange___fail_on_choices=(critical high medium low info)
-_shtab_backscatter_audit_lint_pos_0_choices=(postfix exchange)
+_shtab_backscatter_audit_lint_exim___format_choices=(text json sarif junit markdown html csv)
+_shtab_backscatter_audit_lint_exim__f_choices=(text json sarif junit markdown html csv)
+_shtab_backscatter_audit_lint_exim___fail_on_choices=(critical high medium low info)
+_shtab_backscatter_audit_lint_pos_0_choices=(postfix exchange exim)
 _shtab_backscatter_audit_ndr___fail_on_choices=(critical high medium low info)
 _shtab_backscatter_audit_probe___format_choices=(text json sarif junit markdown html csv)
 _shtab_backscatter_audit_probe__f_choices=(text json sarif junit markdown html csv)
@@ -91,6 +95,9 @@ _shtab_backscatter_audit_lint_exchange_pos_0_nargs='*'
 _shtab_backscatter_audit_lint_exchange__h_nargs=0
 _shtab_backscatter_audit_lint_exchange___help_nargs=0
 _shtab_backscatter_audit_lint_exchange___collector_nargs=0
+_shtab_backscatter_audit_lint_exim__h_nargs=0
+_shtab_backscatter_audit_lint_exim___help_nargs=0
+_shtab_backscatter_audit_lint_exim___no_exim_nargs=0
 _shtab_backscatter_audit_lint_pos_0_nargs=A...
 _shtab_backscatter_audit_lint__h_nargs=0
 _shtab_backscatter_audit_lint___help_nargs=0

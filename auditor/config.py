@@ -123,6 +123,12 @@ class ExchangeSection:
 
 
 @dataclass(frozen=True)
+class EximSection:
+    paths: tuple[str, ...] = ()  # exim.conf / exim4.conf files, or Debian's /etc/exim4 directories
+    use_exim: bool = True  # ask an installed exim binary for its built-in macros
+
+
+@dataclass(frozen=True)
 class AmavisSection:
     paths: tuple[str, ...] = ()  # amavisd.conf files or conf.d folders, in the order amavis reads them
 
@@ -151,6 +157,7 @@ class SiteConfig:
     postfix: PostfixSection = field(default_factory=PostfixSection)
     exchange: ExchangeSection = field(default_factory=ExchangeSection)
     amavis: AmavisSection = field(default_factory=AmavisSection)
+    exim: EximSection = field(default_factory=EximSection)
     ndr: NdrSection = field(default_factory=NdrSection)
     report: ReportSection = field(default_factory=ReportSection)
 
@@ -546,6 +553,13 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
         why = _unreadable(p, "directory", directory=True)
         if why:
             raise InputError(f"{where} {p!r}: {why}", path, lines.line(table, 0, key))
+    for i, p in enumerate(cfg.exim.paths):
+        if not os.path.exists(cfg.resolve(p)):
+            raise InputError(
+                f"exim.paths[{i}] {cfg.resolve(p)!r}: no such file or directory",
+                path,
+                lines.line("exim", 0, "paths"),
+            )
     for i, p in enumerate(cfg.amavis.paths):
         if not os.path.exists(cfg.resolve(p)):
             raise InputError(
@@ -703,6 +717,10 @@ exports = []
 [amavis]
 # amavisd-new configuration (amavisd.conf, or conf.d folders in the order amavis reads them);
 # judged together with the Postfix config above (where amavis sits: before or after the queue).
+paths = []
+
+[exim]
+# Exim configurations: exim.conf / exim4.conf, or Debian's /etc/exim4 directory.
 paths = []
 
 [ndr]

@@ -50,6 +50,19 @@ class AmavisCollector(Collector):
         return [collect(self.paths)]
 
 
+class EximCollector(Collector):
+    name, families = "exim lint", ("exim",)
+
+    def __init__(self, cfg: SiteConfig) -> None:
+        self.paths = [cfg.resolve(p) for p in cfg.exim.paths]
+        self.use_exim = None if cfg.exim.use_exim else False
+
+    def collect(self, ctx: Context, remaining: float) -> Sequence[Observation]:
+        from auditor.collect.exim import collect
+
+        return [collect(p, use_exim=self.use_exim) for p in self.paths]
+
+
 class ExchangeCollector(Collector):
     name, families = "exchange lint", ("exchange",)
 
@@ -371,6 +384,7 @@ COLLECTORS: dict[str, tuple[type[Collector], Callable[[SiteConfig], bool]]] = {
     "postfix": (PostfixCollector, lambda c: bool(c.postfix.config_dirs)),
     "exchange": (ExchangeCollector, lambda c: bool(c.exchange.exports)),
     "amavis": (AmavisCollector, lambda c: bool(c.amavis.paths)),
+    "exim": (EximCollector, lambda c: bool(c.exim.paths)),
     "ndr": (NdrCollector, lambda c: bool(c.ndr.paths)),
     "directory": (DirectoryCollector, lambda c: bool(c.directory.urls or c.directory.postfix_maps)),
     "probe": (ProbeCollector, lambda c: bool(c.probe.enabled and c.site.domains)),

@@ -9,12 +9,19 @@ from typing import Any
 from auditor.audit import Progress, run_audit
 from auditor.cli.args import check_output
 from auditor.cli.common import add_report_options, emit
-from auditor.config import AmavisSection, ExchangeSection, PostfixSection, SiteConfig, check_site_config
+from auditor.config import (
+    AmavisSection,
+    ExchangeSection,
+    EximSection,
+    PostfixSection,
+    SiteConfig,
+    check_site_config,
+)
 from auditor.stages import build_collectors
 
 
 def register(sub: Any) -> None:
-    lint = sub.add_parser("lint", help="lint mail server configuration (postfix, exchange, amavis)")
+    lint = sub.add_parser("lint", help="lint mail server configuration (postfix, exchange, amavis, exim)")
     kinds = lint.add_subparsers(dest="lint_kind", metavar="KIND")
 
     pf = kinds.add_parser("postfix", help="lint a Postfix config directory (main.cf, master.cf, tables)")
@@ -51,6 +58,18 @@ def register(sub: Any) -> None:
     )
     add_report_options(am)
     am.set_defaults(func=run_amavis)
+
+    xm = kinds.add_parser(
+        "exim", help="lint an Exim configuration (exim4.conf / exim.conf, or Debian's /etc/exim4 directory)"
+    )
+    xm.add_argument("path", metavar="PATH")
+    xm.add_argument(
+        "--no-exim",
+        action="store_true",
+        help="do not ask an installed exim binary for its built-in macros (_HAVE_*, _OPT_*)",
+    )
+    add_report_options(xm)
+    xm.set_defaults(func=run_exim)
     lint.set_defaults(func=lambda _a: (lint.print_help(sys.stderr), 2)[1])
 
 
@@ -99,3 +118,8 @@ def run_exchange(args: argparse.Namespace) -> int:
         return 2
     cfg = SiteConfig(exchange=ExchangeSection(exports=tuple(args.files)))
     return _run(args, cfg, "exchange", "lint exchange " + " ".join(args.files), list(args.files))
+
+
+def run_exim(args: argparse.Namespace) -> int:
+    cfg = SiteConfig(exim=EximSection(paths=(args.path,), use_exim=not args.no_exim))
+    return _run(args, cfg, "exim", f"lint exim {args.path}", [args.path])

@@ -18,6 +18,7 @@ RULE_MODULES: tuple[str, ...] = (
     "directory",
     "dns",
     "exchange",
+    "exim",
     "ndr",
     "postfix",
     "postfix_content",

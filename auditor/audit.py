@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from types import FrameType
-from typing import TextIO
 
 from auditor.collect.base import Collector, Context
 from auditor.config import SiteConfig
 from auditor.judge import build_report, now_iso
 from auditor.model import InputError, Observation, Report
 from auditor.observations.audit import AuditGap
+from auditor.progress import Progress
 
 
 class Interrupted(KeyboardInterrupt):
@@ -64,32 +64,6 @@ def shield() -> None:
         for s in _SIGNALS:
             if signal.getsignal(s) is _on_signal:
                 signal.signal(s, signal.SIG_IGN)
-
-
-class Progress:
-    """Progress on stderr: a live line on a terminal, plain lines otherwise (CI logs)."""
-
-    def __init__(self, stream: TextIO | None = None, label: str = "audit") -> None:
-        self.stream: TextIO = stream or sys.stderr
-        self.live = self.stream.isatty()
-        self.prefix = f"[{label}] " if label else ""
-        self._width = 0
-
-    def __call__(self, message: str) -> None:
-        out = self.stream
-        if self.live:
-            text = f"\r{self.prefix}{message}"[:200]
-            pad = max(0, self._width - len(text))
-            out.write(text + " " * pad)
-            self._width = len(text)
-        else:
-            out.write(f"{self.prefix}{message}\n")
-        out.flush()
-
-    def done(self) -> None:
-        if self.live and self._width:
-            self.stream.write("\n")
-            self._width = 0
 
 
 def _run_collector(collector: Collector, ctx: Context, remaining: float) -> tuple[list[Observation], str]:
@@ -139,6 +113,7 @@ def run_audit(
     what was not measured is always said.
     """
     progress = progress or Progress()
+    task = progress.task("audit", total=len(collectors)) if announce else None
     started = now_iso()
     deadline = time.monotonic() + (time_bound if time_bound is not None else cfg.probe.audit_timeout)
     ctx = Context(progress=progress)
@@ -164,9 +139,13 @@ def run_audit(
                 if gap:
                     partial = True
                     observations.append(AuditGap(collector.name, collector.name, gap, collector.families))
-                    progress(f"{collector.name}: not measured ({gap})")
+                    # Said whatever the progress setting: a gap is part of the result, not progress.
+                    progress.done()
+                    print(f"[audit] {collector.name}: not measured ({gap})", file=sys.stderr)
                 elif announce:
                     progress(f"{collector.name}: {len(obs)} observations in {time.monotonic() - t0:.1f} s")
+                if task is not None:
+                    task.advance(1, collector.name)
         except KeyboardInterrupt as exc:
             shield()
             partial = True
@@ -191,4 +170,5 @@ def run_audit(
         inputs=[i for i in inputs if i],
         partial=partial,
         notes=notes,
+        site_name=cfg.site.name,
     )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 
-from auditor.audit import Progress, run_audit
+from auditor.audit import run_audit
 from auditor.config import load_site_config
 from auditor.lab.info import LabInfo
 from auditor.model import Report
+from auditor.progress import Progress
 from auditor.stages import build_collectors
 
 

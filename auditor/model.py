@@ -167,6 +167,7 @@ class RunInfo:
     inputs: tuple[str, ...] = ()
     partial: bool = False
     notes: tuple[str, ...] = ()
+    site_name: str = ""  # site.toml's site.name: the report's title
 
 
 class ReportVerdict(str, Enum):

@@ -150,7 +150,9 @@ class Progress:
             self._write(task.line(detail))
 
     def _write(self, message: str) -> None:
-        text = f"[{self.label}] {' '.join(message.split())}"
+        text = " ".join(message.split())
+        if self.label:
+            text = f"[{self.label}] {text}"
         with self._lock:
             out = self.stream
             if self.live:

@@ -14,6 +14,7 @@ APT_PACKAGES=(
   openssl ca-certificates                           # the lab's test CA (LDAPS, STARTTLS)
   swaks                                             # benchmark baseline
   chromium                                          # HTML report test (headless)
+  libidn12                                          # the extracted Exim binary (below) links it
   python3 python3-venv
 )
 
@@ -38,6 +39,19 @@ P
   # Only for the install: leave the host's service policy as it was.
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
+
+# Exim cannot be installed beside Postfix (both are the system MTA), so its packages are unpacked
+# into /opt/exim4: `lint exim` tests use that binary as their oracle (exim -C FILE -bP).
+EXIM_ROOT=/opt/exim4
+if [ ! -x "$EXIM_ROOT/usr/sbin/exim4" ]; then
+  debs=/opt/exim4-debs
+  mkdir -p "$debs"
+  (cd "$debs" && apt-get download exim4-daemon-light exim4-base exim4-config) ||
+    { apt-get update -q && (cd "$debs" && apt-get download exim4-daemon-light exim4-base exim4-config); }
+  for d in exim4-daemon-light exim4-base exim4-config; do dpkg-deb -x "$debs/${d}"_*.deb "$EXIM_ROOT"; done
+fi
+getent passwd Debian-exim >/dev/null ||
+  adduser --system --group --quiet --allow-bad-names --home /var/spool/exim4 --no-create-home Debian-exim
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

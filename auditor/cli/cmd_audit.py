@@ -8,12 +8,18 @@ import sys
 from datetime import date
 from typing import Any
 
-from auditor.audit import Progress, run_audit
+from auditor.audit import run_audit
 from auditor.cli.args import check_output
-from auditor.cli.common import add_report_options, apply_report_options, write_output, write_report
+from auditor.cli.common import (
+    add_report_options,
+    apply_report_options,
+    progress_for,
+    write_output,
+    write_report,
+)
 from auditor.config import SITE_TOML_TEMPLATE, load_site_config
 from auditor.model import InputError, Report, Severity
-from auditor.render import render
+from auditor.render import RenderOptions, render
 from auditor.stages import build_collectors
 from auditor.suppress import load_suppressions
 
@@ -38,9 +44,11 @@ def write_report_files(report: Report, formats: tuple[str, ...], directory: str)
     except OSError as exc:
         raise InputError(f"cannot create the report directory: {exc.strerror or exc}", directory) from None
     paths = []
+    # A Markdown report cut short for size names the full one beside it.
+    full = next((f"report.{ext.get(f, f)}" for f in ("html", "json") if f in formats), "")
     for fmt in formats:
         path = os.path.join(directory, f"report.{ext.get(fmt, fmt)}")
-        write_output(render(report, fmt), path)
+        write_output(render(report, fmt, RenderOptions(full_report=full)), path)
         paths.append(path)
     return paths
 
@@ -55,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     # Read before any probe is sent: a broken suppressions file must not cost a whole audit.
     sups = load_suppressions(cfg.resolve(cfg.report.suppressions)) if cfg.report.suppressions else []
     command = f"audit --config {args.config}"
-    report = run_audit(cfg, build_collectors(cfg), command=command, progress=Progress())
+    report = run_audit(cfg, build_collectors(cfg), command=command, progress=progress_for(args))
     # --fail-on given on the command line wins over report.fail_on in site.toml.
     fail_on = Severity(args.fail_on or cfg.report.fail_on)
     report = apply_report_options(report, args, fail_on=fail_on, suppressions=sups, today=date.today())

@@ -10,9 +10,9 @@ import argparse
 import shlex
 from typing import Any
 
-from auditor.audit import Progress, run_audit
+from auditor.audit import run_audit
 from auditor.cli.args import check_output, limited
-from auditor.cli.common import add_report_options, emit
+from auditor.cli.common import add_report_options, emit, progress_for
 from auditor.config import (
     DirectorySection,
     DnsSection,
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         cfg,
         build_collectors(cfg, only),
         command=command,
-        progress=Progress(label=""),
+        progress=progress_for(args, label=""),
         announce=False,
         scope=args.domain,
         inputs=inputs,

@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from auditor.audit import Progress, run_audit
+from auditor.audit import run_audit
 from auditor.cli.args import check_output
-from auditor.cli.common import add_report_options, emit
+from auditor.cli.common import add_report_options, emit, progress_for
 from auditor.config import (
     AmavisSection,
     ExchangeSection,
@@ -82,7 +82,7 @@ def _run(
         cfg,
         build_collectors(cfg, [keys] if isinstance(keys, str) else keys),
         command=command,
-        progress=Progress(label=""),
+        progress=progress_for(args, label=""),
         announce=False,
         inputs=inputs,
     )

@@ -9,9 +9,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from auditor.audit import Progress, run_audit
+from auditor.audit import run_audit
 from auditor.cli.args import check_output
-from auditor.cli.common import write_output
+from auditor.cli.common import progress_for, write_output
 from auditor.config import NdrSection, SiteConfig, check_site_config
 from auditor.exitcodes import ExitCode
 from auditor.judge import revise
@@ -83,7 +83,7 @@ def run_ndr(args: argparse.Namespace) -> int:
             cfg,
             build_collectors(cfg, ("ndr",)),
             command="ndr " + " ".join(args.paths),
-            progress=Progress(label=""),
+            progress=progress_for(args, label=""),
             announce=False,
             inputs=args.paths,
         )

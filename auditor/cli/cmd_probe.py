@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from auditor.audit import Progress, run_audit
+from auditor.audit import run_audit
 from auditor.cli.args import check_output, limited
-from auditor.cli.common import add_report_options, emit
+from auditor.cli.common import add_report_options, emit, progress_for
 from auditor.collect.base import Context
 from auditor.config import DnsSection, MxOverride, ProbeSection, SiteConfig, SiteSection, check_site_config
 from auditor.model import InputError
@@ -209,6 +209,6 @@ def run(args: argparse.Namespace) -> int:
             print(line)
         return 0
     report = run_audit(
-        cfg, collectors, command=command, progress=Progress(label=""), announce=False, inputs=()
+        cfg, collectors, command=command, progress=progress_for(args, label=""), announce=False, inputs=()
     )
     return emit(report, args)

@@ -17,7 +17,7 @@ import datetime as dt
 import sys
 from typing import Any
 
-from auditor.cli.common import add_report_options, emit, write_output
+from auditor.cli.common import add_report_options, emit, render_options, write_output
 from auditor.exitcodes import ExitCode
 from auditor.judge import revise
 from auditor.model import InputError, Severity
@@ -75,5 +75,8 @@ def run_diff(args: argparse.Namespace, old_path: str, new_path: str) -> int:
         today = dt.datetime.now(dt.UTC).date()
         old, new = revise(old, suppressions=sups, today=today), revise(new, suppressions=sups, today=today)
     d = diff_reports(old, new)
-    write_output(render_diff_json(d) if args.format == "json" else render_diff_text(d), args.output)
+    write_output(
+        render_diff_json(d) if args.format == "json" else render_diff_text(d, render_options(args)),
+        args.output,
+    )
     return diff_exit_code(d, Severity(args.fail_on or "low"))

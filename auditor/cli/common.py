@@ -156,6 +156,15 @@ def write_output(text: str, output: str | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    if os.path.exists(output) and not os.path.isfile(output):
+        # /dev/null, /dev/stdout, a FIFO: write into it. Replacing it (below) would put a regular
+        # file in its place, which as root destroys the device for every other program.
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise InputError(f"cannot write report: {exc.strerror or exc}", output) from None
+        return
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):  # a typo in the path must not grow a directory tree
         raise InputError(f"no such directory {directory!r} to write the report into", output)

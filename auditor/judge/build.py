@@ -101,6 +101,7 @@ def build_report(
     findings: Sequence[Finding] | None = None,
     fail_on: Severity = Severity.LOW,
     suppressions: Sequence[Suppression] = (),
+    site_name: str = "",
 ) -> Report:
     """Judge the observations (unless findings are given) and wrap everything into a Report."""
     run = RunInfo(
@@ -113,6 +114,7 @@ def build_report(
         inputs=tuple(inputs),
         partial=partial,
         notes=tuple(notes),
+        site_name=site_name,
     )
     found = evaluate(observations) if findings is None else findings
     return judge(found, observations, run=run, fail_on=fail_on, suppressions=suppressions)

@@ -105,6 +105,8 @@ def _row(domain: str, fs: list[Finding]) -> DomainRow:
 def site_title(report: Report, limit: int = 3) -> str:
     """The report's title: the site's name when the report carries one, else the scope (the first
     few domains and how many more), else the inputs or command."""
+    if report.run.site_name:
+        return report.run.site_name
     scope = report.run.scope
     if len(scope) > limit:
         return f"{', '.join(scope[:limit])} and {len(scope) - limit} more domains"

@@ -3,6 +3,7 @@ that are reported inconclusive (never a silent pass), and the report is marked p
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import signal
@@ -12,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from auditor.audit import Progress, run_audit
+from auditor.audit import run_audit
 from auditor.cli import main
 from auditor.collect.base import FunctionCollector
 from auditor.config import parse_site_config
 from auditor.exitcodes import ExitCode
 from auditor.model import InputError, Observation, Status
 from auditor.observations.audit import AuditGap
+from auditor.progress import Progress
 from tests.conftest import CORPUS, need_shared
 
 CFG = parse_site_config('[site]\ndomains = ["example.test"]\n', "site.toml")
@@ -26,6 +28,7 @@ CFG = parse_site_config('[site]\ndomains = ["example.test"]\n', "site.toml")
 
 class _Quiet(Progress):
     def __init__(self) -> None:
+        super().__init__(io.StringIO(), enabled=False)
         self.lines: list[str] = []
 
     def __call__(self, message: str) -> None:

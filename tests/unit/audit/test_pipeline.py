@@ -4,6 +4,7 @@ same settings; interrupts (Ctrl-C, SIGTERM) keep the partial report; the probe t
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -18,12 +19,13 @@ from typing import Any
 
 import pytest
 
-from auditor.audit import Progress, interrupts, run_audit
+from auditor.audit import interrupts, run_audit
 from auditor.cli import build_parser, main
 from auditor.cli.cmd_probe import config_from_args
 from auditor.collect.base import FunctionCollector
 from auditor.config import parse_site_config
 from auditor.model import Observation
+from auditor.progress import Progress
 from auditor.stages import ProbeCollector, build_collectors, probe_settings
 from tests.unit.dns.fakedns import serve
 from tests.unit.smtp.fakes import Scripted, known_only
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 class _Quiet(Progress):
     def __init__(self) -> None:
+        super().__init__(io.StringIO(), enabled=False)
         self.lines: list[str] = []
 
     def __call__(self, message: str) -> None:

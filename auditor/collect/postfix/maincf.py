@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.collect.postfix.redact import quote_safely
 from auditor.collect.postfix.templates import rendered_words
-from auditor.collect.postfix.textfile import logical_lines
+from auditor.collect.postfix.textfile import ParsedText, iter_logical_lines
 from auditor.model import InputError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per main.cf line: a 64 MB main.cf has a million
 class Assignment:
     name: str
     raw: str
@@ -41,11 +42,11 @@ class MainCf:
 
 def parse_main_cf(path: Path) -> MainCf:
     """Parse main.cf; InputError (file, line) for a line without ``=`` as Postfix does (fatal)."""
-    parsed = logical_lines(path)
-    result = MainCf(str(path), skipped_templates=parsed.skipped_templates, notes=list(parsed.warnings))
+    parsed = ParsedText(str(path), [], [], [])
+    result = MainCf(str(path), skipped_templates=parsed.skipped_templates, notes=parsed.warnings)
     names: list[str | None] = []  # the parameter each logical line belongs to
     last: str | None = None
-    for ll in parsed.logical:
+    for ll in iter_logical_lines(path, parsed):
         name, sep, value = ll.text.partition("=")
         name = name.strip()
         if not sep or not name:
@@ -57,7 +58,7 @@ def parse_main_cf(path: Path) -> MainCf:
                 names.append(last)
                 continue
             what = "missing '=' after attribute name" if not sep else "missing attribute name"
-            raise InputError(f'{what}: "{_short(ll.text)}"', str(path), ll.line)
+            raise InputError(f'{what}: "{quote_safely(ll.text)}"', str(path), ll.line)
         result.params[name] = Assignment(name, value.strip(), ll.line, tuple(ll.tokens))
         names.append(name)
         last = name
@@ -66,8 +67,3 @@ def parse_main_cf(path: Path) -> MainCf:
         if owner is not None:
             result.template_params[lineno] = owner
     return result
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split()[:12])
-    return text if len(text) <= 80 else text[:77] + "..."

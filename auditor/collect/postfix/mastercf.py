@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.collect.postfix.redact import quote_safely
 from auditor.collect.postfix.textfile import LogicalLine, logical_lines
 from auditor.model import InputError
 
@@ -68,7 +69,7 @@ def split_args(text: str, path: str, line: int) -> list[tuple[str, int]]:
                         break
                 j += 1
             if depth:
-                raise InputError(f"missing '}}' in \"{text[start:][:60]}\"", path, line)
+                raise InputError(f"missing '}}' in \"{quote_safely(text[start:], 60)}\"", path, line)
             i = j + 1
         else:
             while i < n and not text[i].isspace():
@@ -136,7 +137,7 @@ def _parse_service(ll: LogicalLine, path: str, notes: list[str]) -> ServiceLine:
             spec = spec[1:-1]
         name, sep, value = spec.partition("=")
         if not sep or not name.strip():
-            notes.append(f"{path}:{ll.line_at(off)}: missing '=' after attribute name: \"{spec[:60]}\"")
+            notes.append(f"{path}:{ll.line_at(off)}: missing '=' after attribute name: \"{quote_safely(spec, 60)}\"")
             continue
         overrides.append(Override(name.strip(), value.strip(), ll.line_at(off)))
     return ServiceLine(fields, tuple(t for t, _ in args), tuple(overrides), ll.line, tuple(ll.tokens))

@@ -256,6 +256,8 @@ def evidence(cfg: PostfixConfig, p: ParamValue, summary: str | None = None) -> E
 def template_note(cfg: PostfixConfig, p: ParamValue) -> str:
     """Name the file, line and template token that make ``p`` undecidable."""
     loc = where(cfg, p)
+    if p.unresolved:  # not a template: the collector could not compute the value
+        return f"{loc}: {p.name}: {p.unresolved}"
     for t in cfg.templates:
         if t.parameter == p.name and (p.location is None or t.location.path == loc.path):
             return f"{t.location}: {p.name} holds the template token {t.token!r}"

@@ -574,6 +574,14 @@ def check_map(
     cannot be reached gives checks with ``error`` set (inconclusive), never an exception.
     """
     table = parse_ldap_table(path)
+    # a password written into a server_host URL: never in a message (postmap's errors quote the URL)
+    _, hidden = redact_userinfo(read_settings(path)[0].get("server_host", ""))
+
+    def scrub(text: str) -> str:
+        for secret in sorted(hidden, key=len, reverse=True):
+            text = text.replace(secret, REDACTED) if secret else text
+        return text
+
     need_conn = any(lookup(table, a, None).queried for _, a in samples)
     conn, conn_err = (None, "")
     if need_conn:
@@ -604,10 +612,10 @@ def check_map(
                     search_base=res.search_base,
                     filter=res.filter,
                     result=res.values if not err else None,
-                    error=err,
+                    error=scrub(err),
                     note="; ".join(n for n in (res.note, *table.notes) if n),
                     postmap_result=pm[0],
-                    postmap_error=pm[1],
+                    postmap_error=scrub(pm[1]),
                 )
             )
     finally:

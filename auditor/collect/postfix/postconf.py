@@ -25,7 +25,8 @@ from auditor.model import InputError
 
 TIMEOUT = 30.0
 MEMORY_KB = 1024 * 1024  # address space of one postconf run (a 64 MiB main.cf needs far less)
-_OUT_OF_MEMORY = ("insufficient memory", "out of memory", "cannot allocate memory")
+# how a postconf stopped by its address-space limit says so (malloc, or the loader at start)
+_OUT_OF_MEMORY = ("insufficient memory", "out of memory", "cannot allocate memory", "failed to map segment")
 
 
 class PostconfGaveUp(Exception):

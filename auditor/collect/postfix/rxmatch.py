@@ -20,9 +20,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-BUDGET = 2.0  # seconds one pattern may take against every probe address
+BUDGET = 1.0  # seconds one pattern may take against one probe address
 STARTUP = 20.0  # seconds a fresh helper may take to start (a loaded machine)
-MAX_STALLS = 3  # patterns over budget per call; after that the rest are not evaluated
+MAX_STALLS = 6  # searches over budget per call; after that the rest are not evaluated
 MEMORY = 1 << 30  # address-space limit of the helper
 
 _HELPER = r"""
@@ -33,7 +33,7 @@ except (ValueError, OSError):
     pass
 out = sys.stdout
 for request in sys.stdin:
-    start, path = request.rstrip("\n").split(" ", 1)
+    start, first, path = request.rstrip("\n").split(" ", 2)
     with open(path, encoding="utf-8") as fh:
         job = json.load(fh)
     subjects = job["subjects"]
@@ -42,10 +42,11 @@ for request in sys.stdin:
         pattern, icase = patterns[k]
         try:
             rx = re.compile(pattern, re.IGNORECASE if icase else 0)
-            for j, s in enumerate(subjects):
-                if rx.search(s):
+            for j in range(int(first) if k == int(start) else 0, len(subjects)):
+                out.write("%%d @%%d\n" %% (k, j))
+                out.flush()
+                if rx.search(subjects[j]):
                     out.write("%%d +%%d\n" %% (k, j))
-                    out.flush()
         except BaseException as exc:
             out.write("%%d !%%s\n" %% (k, type(exc).__name__))
         else:
@@ -58,9 +59,10 @@ for request in sys.stdin:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One pattern: the subjects it matched; ``error`` says why the result is incomplete ("" = complete)."""
+    """One pattern: the subjects it matched, those whose match is unknown, and why ("" = none)."""
 
     matched: frozenset[int]
+    unknown: frozenset[int] = frozenset()
     error: str = ""
 
 
@@ -120,50 +122,60 @@ _lock = threading.Lock()
 
 def match_patterns(patterns: list[tuple[str, bool]], subjects: list[str]) -> list[Outcome]:
     """For each ``(pattern, ignore_case)``: which ``subjects`` it matches (``re.search``), each
-    pattern bounded by :data:`BUDGET` seconds. Never raises for a bad or hostile pattern."""
+    search bounded by :data:`BUDGET` seconds. Never raises for a bad or hostile pattern."""
     if not patterns:
         return []
     with _lock, tempfile.TemporaryDirectory(prefix="bsa-rx-") as tmp:
         job = os.path.join(tmp, "job.json")
         with open(job, "w", encoding="utf-8") as fh:
             json.dump({"subjects": subjects, "patterns": patterns}, fh)
-        return _run(job, len(patterns))
+        return _run(job, len(patterns), len(subjects))
 
 
-def _run(job: str, n: int) -> list[Outcome]:
+def _run(job: str, n: int, m: int) -> list[Outcome]:
     matched: list[set[int]] = [set() for _ in range(n)]
+    unknown: list[set[int]] = [set() for _ in range(n)]
     errors = [""] * n
     stalls = 0
-    k = 0  # the first pattern without a result
+    k, j = 0, 0  # the search in progress: pattern k, subject j
+
+    def give_up(i: int, why: str, subjects: range) -> None:
+        unknown[i].update(subjects)
+        errors[i] = errors[i] or why
+
     while k < n:
         fresh = _helper.proc is None or _helper.proc.poll() is not None
         try:
             if fresh:
                 _helper.stop()
                 _helper.start()
-            _helper.send(f"{k} {job}")
+            _helper.send(f"{k} {j} {job}")
         except OSError:
             _helper.stop()
             for i in range(k, n):
-                errors[i] = "the pattern matcher could not be started"
+                give_up(i, "the pattern matcher could not be started", range(m))
             break
         wait = STARTUP if fresh else BUDGET + 1.0
         while True:  # until "end": the helper is then idle, with nothing left unread
             line = _helper.readline(wait)
             wait = BUDGET
-            if line is None:  # stuck on pattern k (or dead): give it up, go on after it
+            if line is None:  # stuck on search (k, j), or dead: give that one up, go on after it
                 died = _helper.proc is not None and _helper.proc.poll() is not None
                 _helper.stop()
                 stalls += 1
-                errors[k] = (
+                why = (
                     "the matcher failed on it (out of memory?)"
                     if died
                     else f"matching took more than {BUDGET:.0f} s (catastrophic backtracking?)"
                 )
-                k += 1
+                give_up(k, why, range(j, j + 1))
+                k, j = (k, j + 1) if j + 1 < m else (k + 1, 0)
                 if stalls >= MAX_STALLS:
-                    for i in range(k, n):
-                        errors[i] = f"not evaluated: {MAX_STALLS} patterns before it ran over the time budget"
+                    over = f"not evaluated: {MAX_STALLS} searches before it ran over the time budget"
+                    if k < n:
+                        give_up(k, over, range(j, m))
+                    for i in range(k + 1, n):
+                        give_up(i, over, range(m))
                     k = n
                 break
             if line == "end":
@@ -171,13 +183,17 @@ def _run(job: str, n: int) -> list[Outcome]:
                 break
             index, _, what = line.partition(" ")
             i = int(index)
-            if what.startswith("+"):
+            if what.startswith("@"):
+                k, j = i, int(what[1:])
+            elif what.startswith("+"):
                 matched[i].add(int(what[1:]))
-                continue
-            if what.startswith("!"):
-                errors[i] = f"not supported by the evaluator ({what[1:]})"
-            k = i + 1
-    return [Outcome(frozenset(m), e) for m, e in zip(matched, errors, strict=True)]
+            elif what.startswith("!"):
+                give_up(i, f"not supported by the evaluator ({what[1:]})", range(m))
+                unknown[i] -= matched[i]
+                k, j = i + 1, 0
+            else:
+                k, j = i + 1, 0
+    return [Outcome(frozenset(a), frozenset(u), e) for a, u, e in zip(matched, unknown, errors, strict=True)]
 
 
 __all__ = ["BUDGET", "Outcome", "match_patterns"]

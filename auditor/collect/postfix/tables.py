@@ -33,7 +33,7 @@ from pathlib import Path
 from auditor.collect.postfix.model import MAX_CONTENTS, MAX_RESULT_KINDS, LookupTable, TableEntry
 from auditor.collect.postfix.parse import Parsed
 from auditor.collect.postfix.rxmatch import Outcome, match_patterns
-from auditor.collect.postfix.textfile import LogicalLine, ParsedText, iter_logical_lines, read_text
+from auditor.collect.postfix.textfile import LogicalLine, ParsedText, check_regular, iter_logical_lines, read_text
 from auditor.model import InputError, Location
 
 RECIPIENT_PARAMS = (
@@ -154,7 +154,11 @@ def _resolve(name: str, typ: str, directory: Path, config_directory: str) -> Pat
     root = directory.resolve()
     for c in cands:
         try:
-            if c.is_file() and c.resolve().is_relative_to(root):
+            if not os.path.lexists(c) or c.is_dir():
+                continue
+            if not c.is_file():
+                return c  # a FIFO, a device, a dangling link: refused (and named) when read
+            if c.resolve().is_relative_to(root):
                 return c
         except OSError:
             continue
@@ -384,7 +388,7 @@ def _judge_rules(src: _Source, probes: list[tuple[str, str]]) -> _Verdict:
                 o = outcomes[pid]
                 if j in o.matched:
                     cond: bool | None = not negated
-                elif o.error:
+                elif j in o.unknown:
                     cond = None
                     undecided = undecided or o.error
                 else:
@@ -501,6 +505,7 @@ def collect_tables(parsed: Parsed, *, use_postmap: bool = True) -> tuple[tuple[L
                 if path is None:
                     out.append(replace(base, error=f"table source not found in {parsed.directory}"))
                     continue
+                check_regular(path)  # a FIFO or a device is named, and never opened
                 text = read_text(path)
                 if typ in REGEX:
                     src = _read_regex(path, text, listed=listed, evaluate=recipient)

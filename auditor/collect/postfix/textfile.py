@@ -59,10 +59,11 @@ _KINDS = (
 def read_bounded(path: Path, cap: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a *regular* file of at most ``cap`` bytes; InputError naming the file otherwise.
 
-    The file is opened first and checked with fstat (no race with a swapped symlink), without
-    blocking on a FIFO, and never more than ``cap + 1`` bytes are read: a symlink to /dev/zero or a
-    FIFO is refused, not read forever.
+    The file is checked with stat, then opened without blocking on a FIFO and checked again with
+    fstat (a symlink swapped in between), and never more than ``cap + 1`` bytes are read: a symlink
+    to /dev/zero or a FIFO is refused, not read for ever.
     """
+    check_regular(path)  # a device is never even opened (opening some has side effects)
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -101,15 +102,18 @@ def read_bounded(path: Path, cap: int = MAX_FILE_BYTES) -> bytes:
 
 
 def check_regular(path: Path) -> None:
-    """Refuse anything but a regular file before a path is handed to postconf or postmap."""
+    """Refuse anything but a regular file of at most MAX_FILE_BYTES (before it is opened, or handed
+    to postconf or postmap); an absent file passes (the caller decides)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return  # absent: the caller decides (a missing master.cf is allowed)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", str(path)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a directory, not a file", str(path))
     if not stat.S_ISREG(st.st_mode):
-        kind = next((name for test, name in _KINDS if test(st.st_mode)), "a directory")
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a file")
         raise InputError(f"not a regular file ({kind}): refused", str(path))
     if st.st_size > MAX_FILE_BYTES:
         raise InputError(f"file too large ({st.st_size} bytes, the limit is {MAX_FILE_BYTES})", str(path))

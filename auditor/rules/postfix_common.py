@@ -159,6 +159,9 @@ def parse_restrictions(value: str) -> list[Restriction]:
 
 
 def has_template(text: str) -> bool:
+    # every template syntax holds one of these: a 60 MB domain list is skipped without a regex scan
+    if not any(c in text for c in ("{", "%", "PH_", "@")):
+        return False
     return bool(_TEMPLATE_RE.search(text))
 
 
@@ -226,7 +229,7 @@ def is_templated(p: ParamValue) -> bool:
         p.templated
         or has_template(p.raw)
         or has_template(p.value)
-        or bool(_FRAGMENT_RE.search(p.raw) or _FRAGMENT_RE.search(p.value))
+        or any(("{" in t or "%" in t) and _FRAGMENT_RE.search(t) for t in (p.raw, p.value))
     )
 
 

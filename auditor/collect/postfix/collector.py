@@ -47,7 +47,8 @@ def collect(directory: str, *, use_postconf: bool | None = None) -> PostfixConfi
                 "postconf of the installed Postfix was used; its version need not be the linted server's"
             )
     tables, table_notes = collect_tables(parsed)
-    _learn(redactor, parsed)  # postconf's values may hold secrets the parser's did not show
+    if source == "postconf":
+        _learn(redactor, parsed)  # postconf's values may hold secrets the parser's did not show
     scrub = redactor.text
     params = {n: redactor.scrub_param(redactor.param(pv)) for n, pv in parsed.params.items()}
     services = tuple(

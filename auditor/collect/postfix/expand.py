@@ -23,9 +23,9 @@ _BRACKETS = {"{": ("{", "}"), "(": ("(", ")")}
 _TRUE = "true"
 MAX_DEPTH = 100  # mac_expand's "unreasonable macro call nesting" bound
 # Bounds of our own (Postfix has none: ``lolN = $lol(N-1) $lol(N-1)`` makes postconf run for ever).
-VALUE_CHARS = 1 << 20  # at least this much expanded text per value
-TOTAL_CHARS = 8 << 20  # at least this much expanded text over a whole config
-STEPS = 200_000  # at least this many macro evaluations over a whole config
+VALUE_CHARS = 4 << 20  # one value, as written or expanded: longer ones are not judged
+TOTAL_CHARS = 16 * VALUE_CHARS  # expanded text over a whole config, on top of twice its size
+STEPS = 200_000  # macro evaluations over a whole config, on top of four per "$" in it
 
 Lookup = Callable[[str], "str | None"]
 
@@ -41,10 +41,11 @@ class ExpansionLimit(ExpansionError):
 class Budget:
     """Work left for every expansion of one config: output characters and macro evaluations,
     with a cap on the size of any one value. Shared by all the Expanders of a config; the
-    defaults (one value of 64 MiB, 256 MiB in all, 10 M evaluations) suit a lone Expander."""
+    defaults (one value of 64 MiB, 256 MiB in all, 10 M evaluations) suit a lone Expander; a
+    config's are :meth:`for_config`."""
 
     def __init__(
-        self, value_chars: int = 64 * VALUE_CHARS, chars: int = 32 * TOTAL_CHARS, steps: int = 50 * STEPS
+        self, value_chars: int = 16 * VALUE_CHARS, chars: int = 4 * TOTAL_CHARS, steps: int = 50 * STEPS
     ) -> None:
         self.value_chars = value_chars
         self.chars = chars
@@ -52,15 +53,11 @@ class Budget:
 
     @classmethod
     def for_config(cls, raws: list[str]) -> Budget:
-        """Bounds in proportion to the config: its largest value, its size, its ``$`` count."""
-        largest = max((len(r) for r in raws), default=0)
+        """Bounds for one config: VALUE_CHARS per value, and in all in proportion to its size and
+        its ``$`` count."""
         total = sum(len(r) for r in raws)
         dollars = sum(r.count("$") for r in raws)
-        return cls(
-            value_chars=largest + VALUE_CHARS,
-            chars=2 * total + 8 * (largest + VALUE_CHARS),
-            steps=STEPS + 4 * dollars,
-        )
+        return cls(value_chars=VALUE_CHARS, chars=2 * total + TOTAL_CHARS, steps=STEPS + 4 * dollars)
 
 
 # name -> (expanded value or the error it raised, every name it consulted)

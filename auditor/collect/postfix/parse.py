@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.collect.postfix.defaults import Defaults, load_defaults
-from auditor.collect.postfix.expand import Budget, Expander, ExpansionError, ExpansionLimit, Memo
+from auditor.collect.postfix.expand import (
+    VALUE_CHARS,
+    Budget,
+    Expander,
+    ExpansionError,
+    ExpansionLimit,
+    Memo,
+)
 from auditor.collect.postfix.maincf import MainCf, parse_main_cf
 from auditor.collect.postfix.mastercf import FIELDS, MasterCf, ServiceLine, parse_master_cf, stock_master_cf
 from auditor.collect.postfix.model import RULE_PARAMETERS, MasterService, ParamValue, TemplateToken
@@ -129,6 +136,12 @@ def _expand(
     return normalize(value), exp.used
 
 
+def _clip(raw: str) -> str:
+    """A value that is not judged is kept as written, but only its start when it is huge."""
+    raw = normalize(raw[:2000])
+    return raw if len(raw) < 1000 else raw[:1000] + " …"
+
+
 def _failure(name: str, exc: ExpansionError, secret: bool) -> str:
     """What an expansion error says; never a piece of a secret-bearing value."""
     if secret and not isinstance(exc, ExpansionLimit):
@@ -199,12 +212,18 @@ def parse_files(directory: str) -> Parsed:
         unresolved = ""
         secret = name in p.secret_flow
         try:
+            if a is not None and len(a.raw) > VALUE_CHARS:
+                raise ExpansionLimit(
+                    f"a value of {len(a.raw)} characters (this tool judges up to {VALUE_CHARS})"
+                )
             value, used = _expand(exp, ctx.lookup, name, defaults.raw_parameters)
         except ExpansionLimit as exc:
             if name not in known:
-                p.notes.append(f"{main.path}:{a.line if a else '?'}: {name}: {exc} (unused parameter, kept raw)")
-            unresolved = f"not expanded: {exc} (an expansion bomb?)"
-            value, used = normalize(a.raw if a else ""), {name}
+                p.notes.append(
+                    f"{main.path}:{a.line if a else '?'}: {name}: {exc} (unused parameter, kept raw)"
+                )
+            unresolved = f"not judged: {exc}"
+            value, used = _clip(a.raw if a else ""), {name}
         except ExpansionError as exc:
             if name in known:
                 path, line = _error_location(ctx, name, exc)
@@ -217,7 +236,8 @@ def parse_files(directory: str) -> Parsed:
         templated = bool(used & ctx.templated) or bool(unresolved)
         if a is not None:
             loc = Location(main.path, a.line)
-            pv = ParamValue(name, value, a.raw, "main.cf", loc, True, templated, unresolved)
+            raw = _clip(a.raw) if unresolved else a.raw
+            pv = ParamValue(name, value, raw, "main.cf", loc, True, templated, unresolved)
         else:
             raw = ctx.lookup(name) or ""
             pv = ParamValue(name, value, raw, "default", None, False, templated, unresolved)
@@ -271,11 +291,15 @@ def _service(
         loc = Location(master.path, o.line) if master.path else None
         unresolved = ""
         try:
+            if len(o.raw) > VALUE_CHARS:
+                raise ExpansionLimit(
+                    f"a value of {len(o.raw)} characters (this tool judges up to {VALUE_CHARS})"
+                )
             # postconf -P -x expands every -o value, "raw" parameters included
             value, used = _expand(exp, lookup, o.name, frozenset())
         except ExpansionLimit as exc:
-            unresolved = f"not expanded: {exc} (an expansion bomb?)"
-            value, used = normalize(o.raw), {o.name}
+            unresolved = f"not judged: {exc}"
+            value, used = _clip(o.raw), {o.name}
         except ExpansionError as exc:
             secret = o.name in p.secret_flow or is_secret_param(o.name)
             raise InputError(f"{sid}: -o {_failure(o.name, exc, secret)}", master.path, o.line) from None
@@ -287,7 +311,8 @@ def _service(
             if master.path:
                 templates.append(TemplateToken(t, Location(master.path, o.line), f"{sid}/{o.name}"))
         templated = bool(own) or bool((used - set(raws)) & ctx.templated) or bool(unresolved)
-        overrides[o.name] = ParamValue(o.name, value, o.raw, "master.cf", loc, True, templated, unresolved)
+        raw = _clip(o.raw) if unresolved else o.raw
+        overrides[o.name] = ParamValue(o.name, value, raw, "master.cf", loc, True, templated, unresolved)
     if master.path:
         for tok, line in svc.tokens:
             if (tok, line) not in claimed:

@@ -31,6 +31,8 @@ _OUT_OF_MEMORY = ("insufficient memory", "out of memory", "cannot allocate memor
 
 class PostconfGaveUp(Exception):
     """postconf ran out of time or memory: not a verdict on the config, so the parser's view is used."""
+
+
 _ASSIGN = re.compile(r"^(\S+) =(?: (.*))?$")  # postconf prints "name =" for an empty value
 _UNUSED = re.compile(r"(unused parameter: [^=\s]+)=.*")
 

@@ -34,8 +34,31 @@ _SECRET_NAMES = ("bind_pw", "password", "passwd", "secret")
 _PASSWORD_MAPS = ("password_maps", "passwd_maps")
 # Table types whose name is a file, a server address or a map config file: never a secret itself.
 _FILE_TYPES = frozenset(
-    "hash btree lmdb cdb dbm sdbm texthash regexp pcre cidr ldap mysql pgsql sqlite memcache "
-    "nis nisplus netinfo tcp socketmap unix fail environ".split()
+    [
+        "hash",
+        "btree",
+        "lmdb",
+        "cdb",
+        "dbm",
+        "sdbm",
+        "texthash",
+        "regexp",
+        "pcre",
+        "cidr",
+        "ldap",
+        "mysql",
+        "pgsql",
+        "sqlite",
+        "memcache",
+        "nis",
+        "nisplus",
+        "netinfo",
+        "tcp",
+        "socketmap",
+        "unix",
+        "fail",
+        "environ",
+    ]
 )
 _PLAIN_NAME = re.compile(r"[\w./@+:\[\]-]*")
 _REF = re.compile(r"\$[{(]?\s*([A-Za-z0-9_]+)")
@@ -45,19 +68,32 @@ _USERINFO = re.compile(r"(?i)\b(ldaps?|ldapi)://([^/\s@,]*)@")
 _QUOTED = re.compile(r'"([^"\n]*)"')
 # DNSBL restriction keywords: the next list element is a DNS domain (maybe with =filter, *weight).
 _DNSBL_WORDS = frozenset(
-    "reject_rbl_client reject_rhsbl_client reject_rhsbl_sender reject_rhsbl_recipient "
-    "reject_rhsbl_helo reject_rhsbl_reverse_client permit_dnswl_client permit_rhswl_client "
-    "reject_rbl reject_rhsbl warn_if_reject".split()
+    [
+        "reject_rbl_client",
+        "reject_rhsbl_client",
+        "reject_rhsbl_sender",
+        "reject_rhsbl_recipient",
+        "reject_rhsbl_helo",
+        "reject_rhsbl_reverse_client",
+        "permit_dnswl_client",
+        "permit_rhswl_client",
+        "reject_rbl",
+        "reject_rhsbl",
+        "warn_if_reject",
+    ]
 )
 _DNSBL_LISTS = ("postscreen_dnsbl_sites", "maps_rbl_domains", "postscreen_dnsbl_reply_map")
 _DQS = ".dq.spamhaus."
 _KEY_LABEL = re.compile(r"[A-Za-z0-9]{20,64}")
 
 
+_SECRET_SUFFIXES = tuple("_" + w for w in _SECRET_NAMES)
+
+
 def is_secret_name(name: str) -> bool:
     """A parameter whose whole value is a secret (``*_bind_pw``, ``*_password``)."""
     low = name.lower()
-    return any(low == w or low.endswith("_" + w) for w in _SECRET_NAMES)
+    return low.endswith(_SECRET_SUFFIXES) or low in _SECRET_NAMES
 
 
 def is_password_map(name: str) -> bool:
@@ -179,14 +215,18 @@ def redact_map_list(value: str) -> tuple[str, list[str]]:
 
 def _key_label(label: str) -> bool:
     """A first label that is an access key, not a zone name: long, letters and digits mixed."""
-    return bool(_KEY_LABEL.fullmatch(label)) and any(c.isdigit() for c in label) and any(
-        c.isalpha() for c in label
+    return (
+        bool(_KEY_LABEL.fullmatch(label))
+        and any(c.isdigit() for c in label)
+        and any(c.isalpha() for c in label)
     )
 
 
 def redact_dnsbl(name: str, value: str) -> tuple[str, list[str]]:
     """DNSBL names with an access key (``KEY.zen.dq.spamhaus.net``): the key replaced."""
     keys: list[str] = []
+    if "." not in value:
+        return value, keys
     low = value.lower()
     if _DQS in low:
         i = low.find(_DQS)
@@ -294,7 +334,8 @@ class Redactor:
         return text
 
     def param(self, pv: ParamValue) -> ParamValue:
-        value, raw = self.value(pv.name, pv.value), self.value(pv.name, pv.raw)
+        value = self.value(pv.name, pv.value)
+        raw = value if pv.raw is pv.value else self.value(pv.name, pv.raw)
         if value == pv.value and raw == pv.raw:
             return pv
         return replace(pv, value=value, raw=raw)

@@ -28,7 +28,7 @@ MEMORY = 1 << 30  # address-space limit of the helper
 _HELPER = r"""
 import json, re, resource, sys
 try:
-    resource.setrlimit(resource.RLIMIT_AS, (%d, %d))
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
 except (ValueError, OSError):
     pass
 out = sys.stdout
@@ -43,18 +43,18 @@ for request in sys.stdin:
         try:
             rx = re.compile(pattern, re.IGNORECASE if icase else 0)
             for j in range(int(first) if k == int(start) else 0, len(subjects)):
-                out.write("%%d @%%d\n" %% (k, j))
+                out.write(f"{k} @{j}\n")
                 out.flush()
                 if rx.search(subjects[j]):
-                    out.write("%%d +%%d\n" %% (k, j))
+                    out.write(f"{k} +{j}\n")
         except BaseException as exc:
-            out.write("%%d !%%s\n" %% (k, type(exc).__name__))
+            out.write(f"{k} !{type(exc).__name__}\n")
         else:
-            out.write("%%d .\n" %% k)
+            out.write(f"{k} .\n")
         out.flush()
     out.write("end\n")
     out.flush()
-""" % (MEMORY, MEMORY)
+""".replace("MEMORY", str(MEMORY))
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,13 @@ from pathlib import Path
 from auditor.collect.postfix.model import MAX_CONTENTS, MAX_RESULT_KINDS, LookupTable, TableEntry
 from auditor.collect.postfix.parse import Parsed
 from auditor.collect.postfix.rxmatch import Outcome, match_patterns
-from auditor.collect.postfix.textfile import LogicalLine, ParsedText, check_regular, iter_logical_lines, read_text
+from auditor.collect.postfix.textfile import (
+    LogicalLine,
+    ParsedText,
+    check_regular,
+    iter_logical_lines,
+    read_text,
+)
 from auditor.model import InputError, Location
 
 RECIPIENT_PARAMS = (
@@ -326,9 +332,14 @@ def _read_regex(path: Path, text: str, *, listed: bool, evaluate: bool) -> _Sour
                 src.domains.add(m.group(1).replace("\\.", ".").lower())
         pid = pattern_id(pattern, flags)
         if pid is None or any(g is None for g in guards):
-            why = "pattern too long" if len(pattern) > MAX_PATTERN_CHARS else (
-                "inside an if-block whose pattern is not evaluated" if pid is not None
-                else f"more than {MAX_PATTERNS} distinct patterns in the table"
+            why = (
+                "pattern too long"
+                if len(pattern) > MAX_PATTERN_CHARS
+                else (
+                    "inside an if-block whose pattern is not evaluated"
+                    if pid is not None
+                    else f"more than {MAX_PATTERNS} distinct patterns in the table"
+                )
             )
             src.skip(e, why)
             continue

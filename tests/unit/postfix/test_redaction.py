@@ -111,7 +111,9 @@ def _argv(d: Path, fmt: str, mode: str) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["parser", "postconf"])
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_no_secret_in_any_format(tmp_path: Path, fmt: str, mode: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_secret_in_any_format(
+    tmp_path: Path, fmt: str, mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     if mode == "postconf":
         need_tool("postconf")
     d = write_config(tmp_path / "a", MAIN_CF, MASTER_CF, relay_recipients="u@example.test OK\n")
@@ -197,7 +199,9 @@ def test_ldap_server_url_with_password(tmp_path: Path) -> None:
     assert "LdapUrlSecret" not in repr(check) and "user name and password" in check.note
 
 
-def test_ldap_url_password_not_in_directory_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ldap_url_password_not_in_directory_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     f = tmp_path / "users.cf"
     f.write_text("server_host = ldap://admin:LdapUrlSecret@127.0.0.1:9/\nbind = no\ntimeout = 2\n")
     main(["directory", "--postfix-map", str(f), "--format", "json"])

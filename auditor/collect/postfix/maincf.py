@@ -17,6 +17,7 @@ class Assignment:
     raw: str
     line: int
     tokens: tuple[tuple[str, int], ...] = ()  # template tokens in this logical line (token, line)
+    length: int = 0  # the value's full length when ``raw`` is clipped (a line past MAX_LOGICAL_CHARS)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def parse_main_cf(path: Path) -> MainCf:
                 continue
             what = "missing '=' after attribute name" if not sep else "missing attribute name"
             raise InputError(f'{what}: "{quote_safely(ll.text)}"', str(path), ll.line)
-        result.params[name] = Assignment(name, value.strip(), ll.line, tuple(ll.tokens))
+        length = ll.clipped - len(ll.text) + len(value) if ll.clipped else 0
+        result.params[name] = Assignment(name, value.strip(), ll.line, tuple(ll.tokens), length)
         names.append(name)
         last = name
     for lineno, index in parsed.template_owner.items():

@@ -157,6 +157,8 @@ def parse_master_cf(path: Path) -> MasterCf:
                 str(path),
                 ll.line,
             )
+        if ll.clipped:
+            raise InputError(f"a service entry of {ll.clipped} characters: too long", str(path), ll.line)
         try:
             result.services.append(_parse_service(ll, str(path), result.notes))
         except InputError:

@@ -212,10 +212,9 @@ def parse_files(directory: str) -> Parsed:
         unresolved = ""
         secret = name in p.secret_flow
         try:
-            if a is not None and len(a.raw) > VALUE_CHARS:
-                raise ExpansionLimit(
-                    f"a value of {len(a.raw)} characters (this tool judges up to {VALUE_CHARS})"
-                )
+            size = (a.length or len(a.raw)) if a is not None else 0
+            if size > VALUE_CHARS:
+                raise ExpansionLimit(f"a value of {size} characters (this tool judges up to {VALUE_CHARS})")
             value, used = _expand(exp, ctx.lookup, name, defaults.raw_parameters)
         except ExpansionLimit as exc:
             if name not in known:

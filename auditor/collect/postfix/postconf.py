@@ -13,11 +13,14 @@ bounds, and when it still runs out of time or memory the parser's values are use
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import IO
 
 from auditor.collect.postfix.parse import Parsed, normalize
 from auditor.collect.postfix.textfile import check_regular
@@ -25,6 +28,8 @@ from auditor.model import InputError
 
 TIMEOUT = 30.0
 MEMORY_KB = 1024 * 1024  # address space of one postconf run (a 64 MiB main.cf needs far less)
+MAX_WARNINGS = 200
+_HEAD = 256 * 1024
 # how a postconf stopped by its address-space limit says so (malloc, or the loader at start)
 _OUT_OF_MEMORY = ("insufficient memory", "out of memory", "cannot allocate memory", "failed to map segment")
 
@@ -45,22 +50,28 @@ def find_postconf() -> str | None:
 
 def run_postconf(binary: str, directory: str, *args: str) -> tuple[str, list[str]]:
     """Run postconf on DIR within TIMEOUT and MEMORY_KB; InputError with its fatal message when it
-    refuses the config, PostconfGaveUp when it ran out of time or memory."""
+    refuses the config, PostconfGaveUp when it ran out of time or memory.
+
+    Its warnings come back as notes, at most MAX_WARNINGS of them (one per unused parameter of a
+    million-line main.cf would be a million notes); stderr goes to a file, read only at its ends.
+    """
     # ``ulimit -v`` in a shell rather than preexec_fn: collectors may run in a worker thread.
     argv = ["/bin/sh", "-c", 'ulimit -v "$1" 2>/dev/null; shift; exec "$@"', "sh", str(MEMORY_KB)]
-    try:
-        proc = subprocess.run(
-            [*argv, binary, "-c", directory, *args],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            errors="replace",
-        )
-    except subprocess.TimeoutExpired:
-        raise PostconfGaveUp(f"postconf did not answer within {TIMEOUT:.0f} s") from None
-    except OSError as exc:
-        raise InputError(f"cannot run postconf: {exc.strerror or exc}", directory) from None
-    warnings = [_redact(ln.strip()) for ln in proc.stderr[-1_000_000:].splitlines() if ln.strip()]
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.run(
+                [*argv, binary, "-c", directory, *args],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                timeout=TIMEOUT,
+                errors="replace",
+            )
+        except subprocess.TimeoutExpired:
+            raise PostconfGaveUp(f"postconf did not answer within {TIMEOUT:.0f} s") from None
+        except OSError as exc:
+            raise InputError(f"cannot run postconf: {exc.strerror or exc}", directory) from None
+        warnings = _warnings(err)
     if proc.returncode != 0:
         fatal = next((w for w in warnings if ": fatal: " in w), warnings[-1] if warnings else "failed")
         fatal = fatal.split(": fatal: ", 1)[-1]
@@ -69,6 +80,25 @@ def run_postconf(binary: str, directory: str, *args: str) -> tuple[str, list[str
             raise PostconfGaveUp(f"postconf ran out of memory (limit {MEMORY_KB // 1024} MiB): {why}")
         raise InputError(f"postconf: {fatal}", directory)
     return proc.stdout, warnings
+
+
+def _warnings(err: IO[bytes]) -> list[str]:
+    """The first warnings, a count of the rest, and the last lines (where a fatal error is)."""
+    size = err.seek(0, os.SEEK_END)
+    err.seek(0)
+    head = err.read(_HEAD).decode("utf-8", "replace").splitlines()
+    if size <= _HEAD:
+        tail: list[str] = []
+    else:
+        head = head[:-1]  # cut mid-line
+        err.seek(max(_HEAD, size - 4096))
+        tail = err.read().decode("utf-8", "replace").splitlines()[1:]
+    lines = [_redact(ln.strip()) for ln in head if ln.strip()]
+    kept = lines[:MAX_WARNINGS]
+    more = len(lines) - len(kept) + (1 if size > _HEAD else 0)
+    if more > 0:
+        kept.append(f"(more postconf warnings not shown: {size} bytes in all)")
+    return kept + [_redact(ln.strip()) for ln in tail[-3:] if ln.strip()]
 
 
 def _redact(line: str) -> str:

@@ -15,10 +15,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.collect.postfix.expand import VALUE_CHARS
 from auditor.collect.postfix.templates import find_tokens, is_template_only_line, strip_leading_token
 from auditor.model import InputError
 
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a config file bigger than this is not a config file
+# A logical line keeps at most this much text (its full length is still counted): no value longer
+# than VALUE_CHARS is judged, and 3 million continuation pieces would cost 200 MB to join.
+MAX_LOGICAL_CHARS = VALUE_CHARS + 4096
 
 
 @dataclass
@@ -30,6 +34,7 @@ class LogicalLine:
     starts: list[int] = field(default_factory=list)  # offset in ``text`` of each physical line
     lines: list[int] = field(default_factory=list)  # the physical line number of each piece
     tokens: list[tuple[str, int]] = field(default_factory=list)  # template tokens (token, line)
+    clipped: int = 0  # the full length when ``text`` holds only the first MAX_LOGICAL_CHARS
 
     def line_at(self, offset: int) -> int:
         """The physical line that holds ``text[offset]``."""
@@ -197,19 +202,27 @@ def iter_logical_lines(
             if cur is None:
                 warnings.append(f"{path}:{lineno}: logical line must not start with whitespace (ignored)")
                 continue
-            cur.starts.append(length)
-            cur.lines.append(lineno)
-            cur.tokens.extend(tokens)
-            parts.append(raw)
+            if length < MAX_LOGICAL_CHARS:
+                cur.starts.append(length)
+                cur.lines.append(lineno)
+                cur.tokens.extend(tokens)
+                parts.append(raw)
             length += len(raw)
             continue
         if cur is not None:
-            cur.text = "".join(parts)
+            _finish(cur, parts, length)
             count += 1
             yield cur
         cur = LogicalLine(text="", line=lineno, starts=[0], lines=[lineno], tokens=tokens)
         parts, length = [raw], len(raw)
     settle(False)
     if cur is not None:
-        cur.text = "".join(parts)
+        _finish(cur, parts, length)
         yield cur
+
+
+def _finish(cur: LogicalLine, parts: list[str], length: int) -> None:
+    cur.text = "".join(parts)
+    if length > MAX_LOGICAL_CHARS:
+        cur.text = cur.text[:MAX_LOGICAL_CHARS]
+        cur.clipped = length

@@ -219,3 +219,16 @@ def test_many_wildcards_are_kept_bounded(tmp_path: Path, no_postmap: None) -> No
     t = _table(collect(str(d), use_postconf=False))
     assert t.entries == MAX_CONTENTS + 100 and len(t.wildcard_entries) == MAX_CONTENTS
     assert t.random_lookup == "OK"
+
+
+@pytest.mark.parametrize("use_postconf", MODES)
+def test_value_over_the_cap_is_not_judged(tmp_path: Path, use_postconf: bool | None) -> None:
+    from auditor.collect.postfix.expand import VALUE_CHARS
+
+    domains = "".join(f" d{i}.example.test,\n" for i in range(VALUE_CHARS // 18 + 10))
+    d = write_config(tmp_path, f"myhostname = mx.example.test\nrelay_domains ={domains}mydestination = x\n")
+    cfg = collect(str(d), use_postconf=_mode(use_postconf))
+    rd = cfg.params["relay_domains"]
+    assert rd.unresolved.startswith("not judged: a value of") and rd.templated
+    assert len(rd.value) < 2000 and len(rd.raw) < 2000  # not carried into every report
+    assert cfg.value("mydestination") == "x"

@@ -27,7 +27,7 @@ SECRETS = {
     "nested inline, first entry": "NestedSecret1",
     "proxy:inline nested, second entry": "ProxySecret2",
     "indirection through a parameter": "IndirectSecret3",
-    "legacy bind_pw with $!": "Bind!Secret4",
+    "legacy bind_pw with $!": "Secret4",  # notes quote the tail after "$!"
     "LDAP URL userinfo in main.cf": "UrlSecret5",
     "glued -o{...}": "GluedSecret6",
     "-o name=inline:{ ... } split by spaces": "SplitSecret7",

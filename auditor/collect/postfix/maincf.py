@@ -43,7 +43,7 @@ class MainCf:
 
 def parse_main_cf(path: Path) -> MainCf:
     """Parse main.cf; InputError (file, line) for a line without ``=`` as Postfix does (fatal)."""
-    parsed = ParsedText(str(path), [], [], [])
+    parsed = ParsedText(str(path))
     result = MainCf(str(path), skipped_templates=parsed.skipped_templates, notes=parsed.warnings)
     names: list[str | None] = []  # the parameter each logical line belongs to
     last: str | None = None

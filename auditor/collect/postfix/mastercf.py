@@ -148,7 +148,7 @@ def _parse_service(ll: LogicalLine, path: str, notes: list[str]) -> ServiceLine:
 
 
 def parse_master_cf(path: Path) -> MasterCf:
-    parsed = ParsedText(str(path), [], [], [])
+    parsed = ParsedText(str(path))
     result = MasterCf(str(path), skipped_templates=parsed.skipped_templates, notes=parsed.warnings)
     for ll in iter_logical_lines(path, parsed, strip_line_prefix_tokens=True):
         if len(result.services) >= MAX_SERVICES:

@@ -10,6 +10,7 @@ closes its input.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import select
@@ -118,6 +119,7 @@ class _Helper:
 
 _helper = _Helper()
 _lock = threading.Lock()
+atexit.register(_helper.stop)
 
 
 def match_patterns(patterns: list[tuple[str, bool]], subjects: list[str]) -> list[Outcome]:

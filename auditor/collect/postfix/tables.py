@@ -227,7 +227,7 @@ class _Source:
 
 
 def _lines(path: Path, text: str) -> Iterator[LogicalLine]:
-    return iter_logical_lines(path, ParsedText(str(path), [], [], []), text=text)
+    return iter_logical_lines(path, ParsedText(str(path)), text=text)
 
 
 def _read_indexed(path: Path, text: str, listed: bool, local: str) -> _Source:

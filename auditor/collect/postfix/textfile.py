@@ -44,12 +44,13 @@ class LogicalLine:
 
 @dataclass
 class ParsedText:
+    """What reading a file found besides its logical lines (filled as they are read)."""
+
     path: str
-    logical: list[LogicalLine]
-    skipped_templates: list[tuple[str, int]]  # template-only lines (``{% if %}``), dropped
-    warnings: list[str]
-    # line number of a skipped template-only line -> index in ``logical`` of the logical line whose
-    # continuation it sits in (indented, or followed by a continuation line of that logical line)
+    skipped_templates: list[tuple[str, int]] = field(default_factory=list)  # ``{% if %}`` lines, dropped
+    warnings: list[str] = field(default_factory=list)
+    # line number of a skipped template-only line -> index (in reading order) of the logical line
+    # whose continuation it sits in (indented, or followed by a continuation line of that line)
     template_owner: dict[int, int] = field(default_factory=dict)
 
 
@@ -149,13 +150,6 @@ def _physical_lines(text: str) -> Iterator[str]:
             return
         yield text[pos:j]
         pos = j + 1
-
-
-def logical_lines(path: Path, *, strip_line_prefix_tokens: bool = False) -> ParsedText:
-    """Split a file into logical lines with Postfix's rules, noting template tokens."""
-    meta = ParsedText(str(path), [], [], [])
-    meta.logical = list(iter_logical_lines(path, meta, strip_line_prefix_tokens=strip_line_prefix_tokens))
-    return meta
 
 
 def iter_logical_lines(

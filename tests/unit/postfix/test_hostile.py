@@ -232,3 +232,24 @@ def test_value_over_the_cap_is_not_judged(tmp_path: Path, use_postconf: bool | N
     assert rd.unresolved.startswith("not judged: a value of") and rd.templated
     assert len(rd.value) < 2000 and len(rd.raw) < 2000  # not carried into every report
     assert cfg.value("mydestination") == "x"
+
+
+# --- password files (auditor.secrets): bounded reads, no content in messages --------------------
+
+
+def test_password_file_reads_are_bounded(tmp_path: Path) -> None:
+    from auditor.secrets import read_secret
+
+    good = tmp_path / "pw"
+    good.write_text("s3cret-pw\nignored\n")
+    assert read_secret(str(good), "BSA_TEST_UNSET") == "s3cret-pw"
+    zero = tmp_path / "zero"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(InputError, match=r"NUL|longer") as err:
+        read_secret(str(zero), "BSA_TEST_UNSET")
+    assert err.value.path == str(zero)
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\xff\xfepw-secret\n")
+    with pytest.raises(InputError, match="not UTF-8") as err:
+        read_secret(str(bad), "BSA_TEST_UNSET")
+    assert "pw-secret" not in str(err.value)

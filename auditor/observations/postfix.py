@@ -84,7 +84,9 @@ class ParamValue:
 
     ``value`` is fully expanded ($name, ${name?x}, ${name:x}); ``raw`` is what was written (or the
     default's expression). ``templated`` marks a value that holds an unresolved template token
-    (``{{ x }}``, ``%{x}``, ``PH_X``): rules must not judge it as if it were real.
+    (``{{ x }}``, ``%{x}``, ``PH_X``): rules must not judge it as if it were real. ``unresolved``
+    says why the value could not be computed at all (an expansion past the collector's bounds);
+    such a value is kept raw and also marked ``templated``.
     """
 
     name: str
@@ -94,6 +96,7 @@ class ParamValue:
     location: Location | None = None
     explicit: bool = False
     templated: bool = False
+    unresolved: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class TableEntry:
     key: str
     value: str
     location: Location | None = None
+    note: str = ""  # why the entry could not be evaluated (in ``LookupTable.unevaluated``)
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,11 @@ class LookupTable:
     ``result_kinds`` holds, over the whole table, the first entry of each distinct result keyword
     (a content check's action such as ``REJECT``, a transport name such as ``autoreply``): complete
     even when ``contents`` is truncated, and small.
+
+    ``unevaluated`` lists the regexp/pcre entries whose match against the probe addresses is
+    unknown (each ``note`` says why: over the matcher's time budget, unsupported syntax, past the
+    per-table bounds); ``looked_up_with`` says what gave ``random_lookup``: "postmap" (the real
+    lookup, every entry evaluated by Postfix) or "parser" (our own evaluation).
     """
 
     spec: str  # as written, e.g. "hash:/etc/postfix/relay_recipients"
@@ -191,6 +200,8 @@ class LookupTable:
     contents: tuple[TableEntry, ...] = ()
     contents_truncated: bool = False
     result_kinds: tuple[TableEntry, ...] = ()
+    unevaluated: tuple[TableEntry, ...] = ()
+    looked_up_with: str = ""
 
     def used_for(self, parameter: str) -> bool:
         """Is this table named by ``parameter`` in main.cf or in some service's ``-o``?"""
@@ -308,6 +319,7 @@ class LdapTableConfig:
     tls_require_cert: bool = False
     unknown: tuple[str, ...] = ()
     lines: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the parser changed or ignored (a password in a server URL)
 
     def location(self, param: str) -> Location:
         return Location(self.path, self.lines.get(param))

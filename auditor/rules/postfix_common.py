@@ -168,6 +168,9 @@ def parse_restrictions(value: str) -> list[Restriction]:
 
 
 def has_template(text: str) -> bool:
+    # every template syntax holds one of these: a 60 MB domain list is skipped without a regex scan
+    if not any(c in text for c in ("{", "%", "PH_", "@")):
+        return False
     return bool(_TEMPLATE_RE.search(text))
 
 
@@ -235,7 +238,7 @@ def is_templated(p: ParamValue) -> bool:
         p.templated
         or has_template(p.raw)
         or has_template(p.value)
-        or bool(_FRAGMENT_RE.search(p.raw) or _FRAGMENT_RE.search(p.value))
+        or any(("{" in t or "%" in t) and _FRAGMENT_RE.search(t) for t in (p.raw, p.value))
     )
 
 
@@ -265,6 +268,8 @@ def evidence(cfg: PostfixConfig, p: ParamValue, summary: str | None = None) -> E
 def template_note(cfg: PostfixConfig, p: ParamValue) -> str:
     """Name the file, line and template token that make ``p`` undecidable."""
     loc = where(cfg, p)
+    if p.unresolved:  # not a template: the collector could not compute the value
+        return f"{loc}: {p.name}: {p.unresolved}"
     for t in cfg.templates:
         if t.parameter == p.name and (p.location is None or t.location.path == loc.path):
             return f"{t.location}: {p.name} holds the template token {t.token!r}"

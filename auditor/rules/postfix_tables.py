@@ -183,6 +183,16 @@ def _judge_table(r: Rule, cfg: PostfixConfig, param: str, t: LookupTable, hosted
         return r.inconclusive(
             target, f"{param} table {t.spec} could not be read", ev, note=f"{src}: {t.error or 'unreadable'}"
         )
+    if t.unevaluated and t.looked_up_with != "postmap":  # postmap -q evaluated every entry itself
+        shown = t.unevaluated[:5]
+        more = f" and {len(t.unevaluated) - len(shown)} more" if len(t.unevaluated) > len(shown) else ""
+        where_ = "; ".join(f"{e.location or src}: {e.key[:60]} ({e.note})" for e in shown)
+        return r.inconclusive(
+            target,
+            f"{param} table {t.spec}: {len(t.unevaluated)} entries could not be evaluated",
+            [*ev, *(Evidence(e.key, e.location) for e in shown)],
+            note=f"not evaluated: {where_}{more}; check them with postmap -q",
+        )
     return r.passed(target, f"{param} table {t.spec}: {t.entries} entries, no catch-all", ev)
 
 

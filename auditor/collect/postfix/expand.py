@@ -22,12 +22,46 @@ _LEVEL = re.compile(r"(\d+)(?:\.(\d+)(?:\.(\d+))?)?")
 _BRACKETS = {"{": ("{", "}"), "(": ("(", ")")}
 _TRUE = "true"
 MAX_DEPTH = 100  # mac_expand's "unreasonable macro call nesting" bound
+# Bounds of our own (Postfix has none: ``lolN = $lol(N-1) $lol(N-1)`` makes postconf run for ever).
+VALUE_CHARS = 4 << 20  # one value, as written or expanded: longer ones are not judged
+TOTAL_CHARS = 16 * VALUE_CHARS  # expanded text over a whole config, on top of twice its size
+STEPS = 200_000  # macro evaluations over a whole config, on top of four per "$" in it
 
 Lookup = Callable[[str], "str | None"]
 
 
 class ExpansionError(ValueError):
     """A syntax error or a reference loop: Postfix itself stops with "macro processing error"."""
+
+
+class ExpansionLimit(ExpansionError):
+    """The expansion went past our bounds on size or work (an expansion bomb): value unknown."""
+
+
+class Budget:
+    """Work left for every expansion of one config: output characters and macro evaluations,
+    with a cap on the size of any one value. Shared by all the Expanders of a config; the
+    defaults (one value of 64 MiB, 256 MiB in all, 10 M evaluations) suit a lone Expander; a
+    config's are :meth:`for_config`."""
+
+    def __init__(
+        self, value_chars: int = 16 * VALUE_CHARS, chars: int = 4 * TOTAL_CHARS, steps: int = 50 * STEPS
+    ) -> None:
+        self.value_chars = value_chars
+        self.chars = chars
+        self.steps = steps
+
+    @classmethod
+    def for_config(cls, raws: list[str]) -> Budget:
+        """Bounds for one config: VALUE_CHARS per value, and in all in proportion to its size and
+        its ``$`` count."""
+        total = sum(len(r) for r in raws)
+        dollars = sum(r.count("$") for r in raws)
+        return cls(value_chars=VALUE_CHARS, chars=2 * total + TOTAL_CHARS, steps=STEPS + 4 * dollars)
+
+
+# name -> (expanded value or the error it raised, every name it consulted)
+Memo = dict[str, tuple["str | ExpansionError", frozenset[str]]]
 
 
 def compat_level(text: str) -> tuple[int, int, int]:
@@ -130,16 +164,35 @@ class Expander:
     ``used`` collects every parameter name a top-level :meth:`expand` call consulted, so callers
     can tell which values depend on a templated or host-computed one; ``undefined`` collects
     names that were referenced but not defined (Postfix warns and expands them to nothing).
+
+    The value of each referenced name is computed once (``memo``, shareable between Expanders of
+    one lookup), and all work is charged to ``budget``: past it, :class:`ExpansionLimit`.
+    ``shared`` is the memo of a base lookup that this one overlays with the names in ``shadow``
+    (a master.cf service's ``-o`` overrides): its entries are reused when they consulted none of
+    those names.
     """
 
-    def __init__(self, lookup: Lookup) -> None:
+    def __init__(
+        self,
+        lookup: Lookup,
+        budget: Budget | None = None,
+        memo: Memo | None = None,
+        shared: Memo | None = None,
+        shadow: frozenset[str] = frozenset(),
+    ) -> None:
         self._lookup = lookup
         self._stack: list[str] = []
         self.used: set[str] = set()
         self.undefined: set[str] = set()
+        self.budget = budget if budget is not None else Budget()
+        self.memo: Memo = memo if memo is not None else {}
+        self._shared = shared
+        self._shadow = shadow
+        self._size = 0  # characters of the current top-level value so far
 
     def expand(self, text: str) -> str:
         out: list[str] = []
+        self._size = 0
         self._expand_into(text, out, 0)
         return "".join(out)
 
@@ -149,7 +202,13 @@ class Expander:
         self.used.add(name)
         if raw is None:
             return ""
+        if "$" not in raw:
+            return raw  # nothing to expand: no copy, nothing charged
+        hit = self._recall(name)
+        if hit is not None:
+            return hit
         out: list[str] = []
+        self._size = 0
         self._stack.append(name)
         try:
             self._expand_into(raw, out, 1)
@@ -164,14 +223,72 @@ class Expander:
             self.undefined.add(name)
         return value
 
+    def _emit(self, out: list[str], piece: str) -> None:
+        n = len(piece)
+        self._size += n
+        self.budget.chars -= n
+        if self._size > self.budget.value_chars:
+            raise ExpansionLimit(f"expands to more than {self.budget.value_chars} characters")
+        if self.budget.chars < 0:
+            raise ExpansionLimit("the expansion limit of this configuration is used up")
+        out.append(piece)
+
+    def _step(self) -> None:
+        self.budget.steps -= 1
+        if self.budget.steps < 0:
+            raise ExpansionLimit("too many macro evaluations in this configuration")
+
     def _expand_into(self, text: str, out: list[str], depth: int) -> None:
         if depth > MAX_DEPTH:
             raise ExpansionError(f'unreasonable macro call nesting: "{text[:60]}"')
+        if "$" not in text:
+            self._emit(out, text)
+            return
         for is_macro, piece in split_macros(text):
             if is_macro:
+                self._step()
                 self._macro(piece, out, depth + 1)
             else:
-                out.append(piece)
+                self._emit(out, piece)
+
+    def _recall(self, name: str) -> str | None:
+        """A value computed before (in this memo, or in the shared one when not shadowed)."""
+        hit = self.memo.get(name)
+        if hit is None and self._shared is not None and name not in self._shadow:
+            hit = self._shared.get(name)
+            if hit is not None and hit[1] & self._shadow:
+                hit = None
+        if hit is None:
+            return None
+        value, used = hit
+        self.used |= used
+        if isinstance(value, ExpansionError):
+            raise value
+        return value
+
+    def _value_of(self, name: str, raw: str, depth: int) -> str:
+        """The expansion of a referenced parameter, computed once and remembered."""
+        hit = self._recall(name)
+        if hit is not None:
+            return hit
+        outer_used, outer_size = self.used, self._size
+        self.used = {name}
+        self._stack.append(name)
+        sub: list[str] = []
+        try:
+            self._expand_into(raw, sub, depth)
+            value: str | ExpansionError = "".join(sub)
+        except ExpansionLimit as exc:
+            value = exc
+        finally:
+            self._stack.pop()
+            used = frozenset(self.used)
+            self.used = outer_used | used
+            self._size = outer_size
+        self.memo[name] = (value, used)
+        if isinstance(value, ExpansionError):
+            raise value
+        return value
 
     def _macro(self, s: str, out: list[str], depth: int) -> None:
         i = _skip_ws(s, 0)
@@ -222,11 +339,7 @@ class Expander:
         if name in self._stack:
             chain = " -> ".join([*self._stack[self._stack.index(name) :], name])
             raise ExpansionError(f"recursive parameter reference: {chain}")
-        self._stack.append(name)
-        try:
-            self._expand_into(lookup, out, depth)
-        finally:
-            self._stack.pop()
+        self._emit(out, self._value_of(name, lookup, depth))
 
     @staticmethod
     def _operand(s: str, i: int) -> tuple[str, int]:

@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ldap3 import BASE, LEVEL, NONE, SUBTREE, SYNC, Connection, Server, Tls
@@ -28,6 +29,8 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from auditor.collect.ldap.connect import close_quietly, parse_url
+from auditor.collect.postfix.redact import redact_userinfo
+from auditor.collect.postfix.textfile import read_bounded
 from auditor.model import InputError
 from auditor.observations.postfix import LdapMapCheck, LdapTableConfig, PostfixConfig
 
@@ -93,12 +96,11 @@ def _int(name: str, value: str, path: str, line: int | None) -> int:
 def read_settings(path: str) -> tuple[dict[str, str], dict[str, int]]:
     """``name = value`` pairs with continuation lines, like Postfix's cfg_parser (values raw)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise InputError("ldap table file not found", path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read ldap table: {exc.strerror or exc}", path) from None
+        # regular files only, at most MAX_FILE_BYTES: a link to /dev/zero is refused, not read
+        text = read_bounded(Path(path)).decode("utf-8", errors="replace")
+    except InputError as exc:
+        what = "ldap table file not found" if exc.message == "no such file" else f"ldap table: {exc.message}"
+        raise InputError(what, path) from None
     values: dict[str, str] = {}
     lines: dict[str, int] = {}
     current: str | None = None
@@ -120,16 +122,34 @@ def read_settings(path: str) -> tuple[dict[str, str], dict[str, int]]:
     return values, lines
 
 
+def _server_hosts(value: str, path: str, line: int | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """server_host URLs without ``user:password@``: Postfix binds with bind_dn/bind_pw and ignores
+    a URL's userinfo, which must not be kept or printed. (hosts, notes)"""
+    hosts, notes = [], []
+    for h in _split_list(value):
+        cleaned, found = redact_userinfo(h)
+        if found:
+            scheme, _, rest = cleaned.partition("://")
+            cleaned = f"{scheme}://{rest.split('@', 1)[1]}"
+            notes.append(
+                f"{path}:{line}: server_host {cleaned} carried a user name and password in the URL: "
+                "Postfix does not use them (bind_dn/bind_pw do), removed here; take them out of the file"
+            )
+        hosts.append(cleaned)
+    return tuple(hosts), tuple(notes)
+
+
 def parse_ldap_table(path: str) -> LdapTableConfig:
     """Parse an ldap_table(5) file; malformed content raises InputError naming file and line."""
     values, lines = read_settings(path)
     v = {**DEFAULTS, **values}
+    server_hosts, notes = _server_hosts(v["server_host"], path, lines.get("server_host"))
     scope = v["scope"].strip().lower()
     if scope not in ("sub", "one", "base"):
         raise InputError(f"scope = {v['scope']!r}: expected sub, one or base", path, lines.get("scope"))
     table = LdapTableConfig(
         path=path,
-        server_hosts=_split_list(v["server_host"]),
+        server_hosts=server_hosts,
         server_port=_int("server_port", v["server_port"], path, lines.get("server_port")),
         search_base=v["search_base"],
         query_filter=v["query_filter"],
@@ -152,6 +172,7 @@ def parse_ldap_table(path: str) -> LdapTableConfig:
         tls_require_cert=v["tls_require_cert"].strip().lower() in _YES,
         unknown=tuple(sorted(k for k in values if k not in DEFAULTS and k != "result_filter")),
         lines=lines,
+        notes=notes,
     )
     _server_specs(table)  # a malformed server_host URL is an input error, named by file and line
     return table
@@ -474,6 +495,14 @@ def check_map(
     cannot be reached gives checks with ``error`` set (inconclusive), never an exception.
     """
     table = parse_ldap_table(path)
+    # a password written into a server_host URL: never in a message (postmap's errors quote the URL)
+    _, hidden = redact_userinfo(read_settings(path)[0].get("server_host", ""))
+
+    def scrub(text: str) -> str:
+        for secret in sorted(hidden, key=len, reverse=True):
+            text = text.replace(secret, REDACTED) if secret else text
+        return text
+
     need_conn = any(lookup(table, a, None).queried for _, a in samples)
     conn, conn_err = (None, "")
     if need_conn:
@@ -504,10 +533,10 @@ def check_map(
                     search_base=res.search_base,
                     filter=res.filter,
                     result=res.values if not err else None,
-                    error=err,
-                    note=res.note,
+                    error=scrub(err),
+                    note="; ".join(n for n in (res.note, *table.notes) if n),
                     postmap_result=pm[0],
-                    postmap_error=pm[1],
+                    postmap_error=scrub(pm[1]),
                 )
             )
     finally:

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.collect.postfix.redact import quote_safely
 from auditor.collect.postfix.templates import rendered_words
-from auditor.collect.postfix.textfile import logical_lines
+from auditor.collect.postfix.textfile import ParsedText, iter_logical_lines
 from auditor.model import InputError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per main.cf line: a 64 MB main.cf has a million
 class Assignment:
     name: str
     raw: str
     line: int
     tokens: tuple[tuple[str, int], ...] = ()  # template tokens in this logical line (token, line)
+    length: int = 0  # the value's full length when ``raw`` is clipped (a line past MAX_LOGICAL_CHARS)
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,11 @@ class MainCf:
 
 def parse_main_cf(path: Path) -> MainCf:
     """Parse main.cf; InputError (file, line) for a line without ``=`` as Postfix does (fatal)."""
-    parsed = logical_lines(path)
-    result = MainCf(str(path), skipped_templates=parsed.skipped_templates, notes=list(parsed.warnings))
+    parsed = ParsedText(str(path))
+    result = MainCf(str(path), skipped_templates=parsed.skipped_templates, notes=parsed.warnings)
     names: list[str | None] = []  # the parameter each logical line belongs to
     last: str | None = None
-    for ll in parsed.logical:
+    for ll in iter_logical_lines(path, parsed):
         name, sep, value = ll.text.partition("=")
         name = name.strip()
         if not sep or not name:
@@ -57,8 +59,9 @@ def parse_main_cf(path: Path) -> MainCf:
                 names.append(last)
                 continue
             what = "missing '=' after attribute name" if not sep else "missing attribute name"
-            raise InputError(f'{what}: "{_short(ll.text)}"', str(path), ll.line)
-        result.params[name] = Assignment(name, value.strip(), ll.line, tuple(ll.tokens))
+            raise InputError(f'{what}: "{quote_safely(ll.text)}"', str(path), ll.line)
+        length = ll.clipped - len(ll.text) + len(value) if ll.clipped else 0
+        result.params[name] = Assignment(name, value.strip(), ll.line, tuple(ll.tokens), length)
         names.append(name)
         last = name
     for lineno, index in parsed.template_owner.items():
@@ -66,8 +69,3 @@ def parse_main_cf(path: Path) -> MainCf:
         if owner is not None:
             result.template_params[lineno] = owner
     return result
-
-
-def _short(text: str) -> str:
-    text = " ".join(text.split()[:12])
-    return text if len(text) <= 80 else text[:77] + "..."

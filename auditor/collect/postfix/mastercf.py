@@ -11,11 +11,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor.collect.postfix.textfile import LogicalLine, logical_lines
+from auditor.collect.postfix.redact import quote_safely
+from auditor.collect.postfix.textfile import LogicalLine, ParsedText, iter_logical_lines
 from auditor.model import InputError
 
 _TEMPLATE_PAIRS = {"{{": "}}", "{%": "%}", "[%": "%]", "{#": "#}"}
 FIELDS = ("name", "type", "private", "unpriv", "chroot", "wakeup", "maxproc", "command")
+# A real master.cf has tens of services; past this, the report alone would not fit in memory.
+MAX_SERVICES = 10_000
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def split_args(text: str, path: str, line: int) -> list[tuple[str, int]]:
                         break
                 j += 1
             if depth:
-                raise InputError(f"missing '}}' in \"{text[start:][:60]}\"", path, line)
+                raise InputError(f"missing '}}' in \"{quote_safely(text[start:], 60)}\"", path, line)
             i = j + 1
         else:
             while i < n and not text[i].isspace():
@@ -136,16 +139,26 @@ def _parse_service(ll: LogicalLine, path: str, notes: list[str]) -> ServiceLine:
             spec = spec[1:-1]
         name, sep, value = spec.partition("=")
         if not sep or not name.strip():
-            notes.append(f"{path}:{ll.line_at(off)}: missing '=' after attribute name: \"{spec[:60]}\"")
+            notes.append(
+                f"{path}:{ll.line_at(off)}: missing '=' after attribute name: \"{quote_safely(spec, 60)}\""
+            )
             continue
         overrides.append(Override(name.strip(), value.strip(), ll.line_at(off)))
     return ServiceLine(fields, tuple(t for t, _ in args), tuple(overrides), ll.line, tuple(ll.tokens))
 
 
 def parse_master_cf(path: Path) -> MasterCf:
-    parsed = logical_lines(path, strip_line_prefix_tokens=True)
-    result = MasterCf(str(path), skipped_templates=parsed.skipped_templates, notes=list(parsed.warnings))
-    for ll in parsed.logical:
+    parsed = ParsedText(str(path))
+    result = MasterCf(str(path), skipped_templates=parsed.skipped_templates, notes=parsed.warnings)
+    for ll in iter_logical_lines(path, parsed, strip_line_prefix_tokens=True):
+        if len(result.services) >= MAX_SERVICES:
+            raise InputError(
+                f"more than {MAX_SERVICES} services: not a master.cf this tool reads (see README, Postfix)",
+                str(path),
+                ll.line,
+            )
+        if ll.clipped:
+            raise InputError(f"a service entry of {ll.clipped} characters: too long", str(path), ll.line)
         try:
             result.services.append(_parse_service(ll, str(path), result.notes))
         except InputError:

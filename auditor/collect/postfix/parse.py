@@ -14,16 +14,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.collect.postfix.defaults import Defaults, load_defaults
-from auditor.collect.postfix.expand import Expander, ExpansionError
+from auditor.collect.postfix.expand import (
+    VALUE_CHARS,
+    Budget,
+    Expander,
+    ExpansionError,
+    ExpansionLimit,
+    Memo,
+)
 from auditor.collect.postfix.maincf import MainCf, parse_main_cf
 from auditor.collect.postfix.mastercf import FIELDS, MasterCf, ServiceLine, parse_master_cf, stock_master_cf
+from auditor.collect.postfix.redact import is_secret_param, secret_flow
 from auditor.model import InputError, Location
 from auditor.observations.postfix import RULE_PARAMETERS, MasterService, ParamValue, TemplateToken
+
+# main.cf parameters that Postfix does not know are kept (and expanded) up to this many; the rest
+# are only read when some value references them. Rules read known parameters and restriction classes.
+MAX_UNKNOWN_PARAMS = 2000
+_SPACES = (" " * 2, "\t", "\n", "\r", "\v", "\f")
 
 
 def normalize(value: str) -> str:
     """Collapse whitespace like postconf's output does."""
-    return " ".join(value.split())
+    if value[:1].isspace() or value[-1:].isspace() or any(w in value for w in _SPACES):
+        return " ".join(value.split())
+    return value  # already normal: no copy of a 60 MB value
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()  # a dangling or /dev/zero link is refused when read
 
 
 def check_directory(directory: str) -> Path:
@@ -32,7 +51,7 @@ def check_directory(directory: str) -> Path:
         raise InputError("no such directory", directory)
     if not d.is_dir():
         raise InputError("not a directory (give the Postfix config directory)", directory)
-    if not (d / "main.cf").is_file():
+    if not _exists(d / "main.cf"):
         raise InputError("no main.cf in this directory", directory)
     return d
 
@@ -49,6 +68,11 @@ class Parsed:
     services: list[MasterService] = field(default_factory=list)
     templates: list[TemplateToken] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # parameters whose value is a secret or flows into one (errors on them never quote the value)
+    secret_flow: set[str] = field(default_factory=set)
+    # main.cf names, and "INDEX/name" of service INDEX's -o overrides, whose value uses a default
+    # that the server computes at run time (myhostname, mydomain, mynetworks)
+    host_dependent: set[str] = field(default_factory=set)
 
 
 class _Context:
@@ -59,6 +83,8 @@ class _Context:
         self.defaults = defaults
         self.templated = {n for n, a in main.params.items() if a.tokens}
         self.computed: dict[str, str] = {}
+        self.memo: Memo = {}
+        self.budget = Budget()
 
     def lookup(self, name: str) -> str | None:
         a = self.main.params.get(name)
@@ -83,7 +109,7 @@ def _host_computed(ctx: _Context, notes: list[str]) -> None:
         notes.append("myhostname is not set: the server uses its own host name; here $myhostname is empty")
     if "mydomain" not in params:
         try:
-            host = normalize(Expander(ctx.lookup).expand_name("myhostname"))
+            host = normalize(Expander(ctx.lookup, ctx.budget).expand_name("myhostname"))
         except ExpansionError:
             host = ""
         # mail_params.c: the domain part of myhostname, else "localdomain".
@@ -101,14 +127,52 @@ def _error_location(ctx: _Context, name: str, exc: ExpansionError) -> tuple[str 
 
 
 def _expand(
-    lookup: Callable[[str], str | None], name: str, raw_params: frozenset[str]
+    exp: Expander, lookup: Callable[[str], str | None], name: str, raw_params: frozenset[str]
 ) -> tuple[str, set[str]]:
+    exp.used = set()
     if name in raw_params:
-        raw = lookup(name)
-        return normalize(raw or ""), {name}
-    exp = Expander(lookup)
+        return normalize(lookup(name) or ""), {name}
     value = exp.expand_name(name)
     return normalize(value), exp.used
+
+
+def _clip(raw: str) -> str:
+    """A value that is not judged is kept as written, but only its start when it is huge."""
+    raw = normalize(raw[:2000])
+    return raw if len(raw) < 1000 else raw[:1000] + " …"
+
+
+def _failure(name: str, exc: ExpansionError, secret: bool) -> str:
+    """What an expansion error says; never a piece of a secret-bearing value."""
+    if secret and not isinstance(exc, ExpansionLimit):
+        return f"{name}: macro processing error (value not shown: it may hold a secret)"
+    return f"{name}: {exc}"
+
+
+def _recorded(main: MainCf, defaults: Defaults, notes: list[str]) -> list[str]:
+    """The main.cf parameters to record: known ones, restriction classes, some unknown ones."""
+    known = defaults.values
+    classes: set[str] = set()
+    rc = main.params.get("smtpd_restriction_classes")
+    if rc is not None:
+        classes = set(rc.raw.replace(",", " ").split())
+    names: list[str] = []
+    unknown = 0
+    skipped: list[int] = []
+    for name, a in main.params.items():
+        if name in known or name in classes or name in RULE_PARAMETERS:
+            names.append(name)
+        elif unknown < MAX_UNKNOWN_PARAMS:
+            unknown += 1
+            names.append(name)
+        else:
+            skipped.append(a.line)
+    if skipped:
+        notes.append(
+            f"{main.path}:{min(skipped)}: {len(skipped)} more parameters that Postfix does not know are not "
+            f"recorded (only the first {MAX_UNKNOWN_PARAMS} are; values that reference them are complete)"
+        )
+    return names
 
 
 def parse_files(directory: str) -> Parsed:
@@ -116,7 +180,7 @@ def parse_files(directory: str) -> Parsed:
     d = check_directory(directory)
     main = parse_main_cf(d / "main.cf")
     notes = list(main.notes)
-    if (d / "master.cf").is_file():
+    if _exists(d / "master.cf"):
         master = parse_master_cf(d / "master.cf")
     else:
         defaults_for_stock = load_defaults()
@@ -126,26 +190,56 @@ def parse_files(directory: str) -> Parsed:
     defaults = load_defaults()
     p = Parsed(d, main, master, defaults, notes=notes)
     ctx = _Context(main, defaults)
+    raws = [a.raw for a in main.params.values()] + [o.raw for s in master.services for o in s.overrides]
+    ctx.budget = Budget.for_config(raws)
+    del raws
+    p.secret_flow = secret_flow(
+        main.params,
+        lambda n: a.raw if (a := main.params.get(n)) is not None else None,
+        extra=[o.raw for s in master.services for o in s.overrides if is_secret_param(o.name)],
+        known=defaults.values,
+    )
     _host_computed(ctx, p.notes)
+    host_computed = {n for n in defaults.computed if n not in main.params}
     known = set(defaults.values) | set(RULE_PARAMETERS)
+    exp = Expander(ctx.lookup, ctx.budget, ctx.memo)
 
-    for name in [*main.params, *(n for n in RULE_PARAMETERS if n not in main.params)]:
+    recorded = _recorded(main, defaults, p.notes)
+    # known parameters first: an unused expansion bomb must not spend their share of the budget
+    order = sorted(recorded, key=lambda n: n not in known)
+    for name in [*order, *(n for n in RULE_PARAMETERS if n not in main.params)]:
         a = main.params.get(name)
+        unresolved = ""
+        secret = name in p.secret_flow
         try:
-            value, used = _expand(ctx.lookup, name, defaults.raw_parameters)
+            size = (a.length or len(a.raw)) if a is not None else 0
+            if size > VALUE_CHARS:
+                raise ExpansionLimit(f"a value of {size} characters (this tool judges up to {VALUE_CHARS})")
+            value, used = _expand(exp, ctx.lookup, name, defaults.raw_parameters)
+        except ExpansionLimit as exc:
+            if name not in known:
+                p.notes.append(
+                    f"{main.path}:{a.line if a else '?'}: {name}: {exc} (unused parameter, kept raw)"
+                )
+            unresolved = f"not judged: {exc}"
+            value, used = _clip(a.raw if a else ""), {name}
         except ExpansionError as exc:
             if name in known:
                 path, line = _error_location(ctx, name, exc)
-                raise InputError(f"{name}: {exc}", path, line) from None
-            p.notes.append(f"{main.path}:{a.line if a else '?'}: {name}: {exc} (unused parameter, kept raw)")
+                raise InputError(_failure(name, exc, secret), path, line) from None
+            where = f"{main.path}:{a.line if a else '?'}"
+            p.notes.append(f"{where}: {_failure(name, exc, secret)} (unused parameter, kept raw)")
             value, used = normalize(a.raw if a else ""), {name}
+        if used & host_computed:
+            p.host_dependent.add(name)
+        templated = bool(used & ctx.templated) or bool(unresolved)
         if a is not None:
-            pv = ParamValue(
-                name, value, a.raw, "main.cf", Location(main.path, a.line), True, bool(used & ctx.templated)
-            )
+            loc = Location(main.path, a.line)
+            raw = _clip(a.raw) if unresolved else a.raw
+            pv = ParamValue(name, value, raw, "main.cf", loc, True, templated, unresolved)
         else:
             raw = ctx.lookup(name) or ""
-            pv = ParamValue(name, value, raw, "default", None, False, bool(used & ctx.templated))
+            pv = ParamValue(name, value, raw, "default", None, False, templated, unresolved)
         p.params[name] = pv
 
     _check_mynetworks_style(p, ctx)
@@ -157,8 +251,8 @@ def parse_files(directory: str) -> Parsed:
     for sl in main.skipped_lines:
         for tok, line in sl.tokens:
             p.templates.append(TemplateToken(tok, Location(main.path, line), sl.parameter, sl.text))
-    for svc in master.services:
-        p.services.append(_service(svc, master, ctx, defaults, p.templates))
+    for index, svc in enumerate(master.services):
+        p.services.append(_service(index, svc, master, ctx, p, host_computed))
     if master.path:
         for tok, line in master.skipped_templates:
             p.templates.append(TemplateToken(tok, Location(master.path, line), None))
@@ -180,10 +274,12 @@ def _check_mynetworks_style(p: Parsed, ctx: _Context) -> None:
 
 
 def _service(
-    svc: ServiceLine, master: MasterCf, ctx: _Context, defaults: Defaults, templates: list[TemplateToken]
+    index: int, svc: ServiceLine, master: MasterCf, ctx: _Context, p: Parsed, host_computed: set[str]
 ) -> MasterService:
+    templates = p.templates
     raws = {o.name: o.raw for o in svc.overrides}
     lookup = ctx.overlay(raws)
+    exp = Expander(lookup, ctx.budget, {}, shared=ctx.memo, shadow=frozenset(raws))
     tokens_by_line: dict[int, list[str]] = {}
     for tok, line in svc.tokens:
         tokens_by_line.setdefault(line, []).append(tok)
@@ -192,18 +288,30 @@ def _service(
     sid = f"{svc.fields[0]}/{svc.fields[1]}"
     for o in svc.overrides:
         loc = Location(master.path, o.line) if master.path else None
+        unresolved = ""
         try:
+            if len(o.raw) > VALUE_CHARS:
+                raise ExpansionLimit(
+                    f"a value of {len(o.raw)} characters (this tool judges up to {VALUE_CHARS})"
+                )
             # postconf -P -x expands every -o value, "raw" parameters included
-            value, used = _expand(lookup, o.name, frozenset())
+            value, used = _expand(exp, lookup, o.name, frozenset())
+        except ExpansionLimit as exc:
+            unresolved = f"not judged: {exc}"
+            value, used = _clip(o.raw), {o.name}
         except ExpansionError as exc:
-            raise InputError(f"{sid}: -o {o.name}: {exc}", master.path, o.line) from None
+            secret = o.name in p.secret_flow or is_secret_param(o.name)
+            raise InputError(f"{sid}: -o {_failure(o.name, exc, secret)}", master.path, o.line) from None
+        if used & host_computed:
+            p.host_dependent.add(f"{index}/{o.name}")
         own = [t for t in tokens_by_line.get(o.line, []) if t in o.raw]
         for t in own:
             claimed.add((t, o.line))
             if master.path:
                 templates.append(TemplateToken(t, Location(master.path, o.line), f"{sid}/{o.name}"))
-        templated = bool(own) or bool((used - set(raws)) & ctx.templated)
-        overrides[o.name] = ParamValue(o.name, value, o.raw, "master.cf", loc, True, templated)
+        templated = bool(own) or bool((used - set(raws)) & ctx.templated) or bool(unresolved)
+        raw = _clip(o.raw) if unresolved else o.raw
+        overrides[o.name] = ParamValue(o.name, value, raw, "master.cf", loc, True, templated, unresolved)
     if master.path:
         for tok, line in svc.tokens:
             if (tok, line) not in claimed:

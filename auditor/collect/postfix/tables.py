@@ -5,7 +5,12 @@ record how many entries it has, its ``@domain`` wildcard keys, and entries that 
 (regexp/pcre patterns that match a random local part, ``static:`` maps, ``inline:`` wildcards).
 ``random_lookup`` is what a lookup of a random unknown address returned: via ``postmap -q`` on a
 copy in a temp dir when postmap is installed (never writing into the linted directory), else our
-own evaluation.
+own evaluation: regexp/pcre patterns run in :mod:`auditor.collect.postfix.rxmatch` with a time budget
+per pattern, and a pattern that could not be evaluated is recorded (``LookupTable.unevaluated``).
+
+Sources are read one logical line at a time and only bounded parts are kept (counts, catch-all
+entries, the first :data:`MAX_CONTENTS` entries of content/transport tables), so a table of
+millions of lines costs time in proportion but little memory.
 
 Tables of the content checks (``header_checks`` & co.) and of ``transport_maps`` are read the same
 way, and every entry is kept with its action or result (``LookupTable.contents``), because rules
@@ -21,12 +26,19 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from auditor.collect.postfix.parse import Parsed
-from auditor.collect.postfix.textfile import logical_lines
+from auditor.collect.postfix.rxmatch import Outcome, match_patterns
+from auditor.collect.postfix.textfile import (
+    LogicalLine,
+    ParsedText,
+    check_regular,
+    iter_logical_lines,
+    read_text,
+)
 from auditor.model import InputError, Location
 from auditor.observations.postfix import MAX_CONTENTS, MAX_RESULT_KINDS, LookupTable, TableEntry, split_list
 
@@ -46,8 +58,10 @@ REGEX = {"regexp", "pcre"}
 REMOTE = {"ldap", "mysql", "pgsql", "sqlite", "memcache", "tcp", "socketmap", "nis", "nisplus", "netinfo"}
 MAX_DOMAINS = 20
 POSTMAP_TIMEOUT = 10.0
-# Nested quantifiers (``(a+)+``) can backtrack exponentially in Python's re: not evaluated.
-_NESTED_QUANT = re.compile(r"\([^()]*[*+}][^()]*\)\s*[*+{]")
+MAX_PATTERNS = 20_000  # regexp/pcre rules evaluated per recipient table; the rest: not evaluated
+MAX_PATTERN_CHARS = 4000
+MAX_KEYED = 100_000  # @domain keys remembered per table for our own lookup
+MAX_TABLE_DOMAINS = 1000  # domains named by a table's keys, remembered to pick probe domains
 _DOMAIN_IN_PATTERN = re.compile(r"@((?:[A-Za-z0-9-]+\\?\.)+[A-Za-z]{2,})")
 
 
@@ -118,7 +132,11 @@ def _resolve(name: str, typ: str, directory: Path, config_directory: str) -> Pat
     root = directory.resolve()
     for c in cands:
         try:
-            if c.is_file() and c.resolve().is_relative_to(root):
+            if not os.path.lexists(c) or c.is_dir():
+                continue
+            if not c.is_file():
+                return c  # a FIFO, a device, a dangling link: refused (and named) when read
+            if c.resolve().is_relative_to(root):
                 return c
         except OSError:
             continue
@@ -140,38 +158,71 @@ def _hosted_domains(parsed: Parsed) -> list[str]:
     return list(doms)
 
 
-Guard = tuple["re.Pattern[str] | None", bool]  # (compiled pattern, negated)
-
-
 @dataclass
 class _Rule:
-    rx: re.Pattern[str] | None  # None: not evaluated (unsupported or risky)
-    negated: bool
+    """A regexp/pcre rule: its pattern and the enclosing ``if /pattern/`` … ``endif`` guards, as
+    (index into the table's distinct patterns, negated) conditions."""
+
     entry: TableEntry
-    guards: tuple[Guard, ...] = ()  # enclosing ``if /pattern/`` … ``endif`` conditions
-
-    def evaluable(self) -> bool:
-        return self.rx is not None and all(g is not None for g, _ in self.guards)
-
-    def matches(self, addr: str) -> bool:
-        conds = [*self.guards, (self.rx, self.negated)]
-        return all(rx is not None and bool(rx.search(addr)) != neg for rx, neg in conds)
+    conds: tuple[tuple[int, bool], ...]
 
 
 @dataclass
 class _Source:
-    entries: list[TableEntry]
-    patterns: list[_Rule]
+    """What is kept of a table source: bounded, whatever the size of the file."""
+
+    text: str = ""  # the source itself, for the postmap copy
+    count: int = 0
+    contents: list[TableEntry] = field(default_factory=list)  # the first MAX_CONTENTS (listed tables)
+    kinds: dict[str, TableEntry] = field(default_factory=dict)  # first entry of each result keyword
+    wildcards: list[TableEntry] = field(default_factory=list)  # @domain keys (the first MAX_CONTENTS)
+    keyed: dict[str, str] = field(default_factory=dict)  # key -> result, for probe-relevant keys
+    domains: set[str] = field(default_factory=set)  # domains named in keys or patterns
+    patterns: list[tuple[str, bool]] = field(default_factory=list)  # distinct (pattern, ignore case)
+    rules: list[_Rule] = field(default_factory=list)
+    skipped: list[TableEntry] = field(default_factory=list)  # rules not evaluated: why, in ``note``
+    skipped_count: int = 0
+
+    def keep(self, e: TableEntry, listed: bool) -> None:
+        self.count += 1
+        if listed:
+            if len(self.contents) < MAX_CONTENTS:
+                self.contents.append(e)
+            k = result_keyword(e.value)
+            if k not in self.kinds and len(self.kinds) < MAX_RESULT_KINDS:
+                self.kinds[k] = e
+
+    def skip(self, e: TableEntry, why: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_CONTENTS:
+            self.skipped.append(replace(e, note=why))
 
 
-def _read_indexed(path: Path) -> _Source:
-    entries: list[TableEntry] = []
-    for ll in logical_lines(path).logical:
+def _lines(path: Path, text: str) -> Iterator[LogicalLine]:
+    return iter_logical_lines(path, ParsedText(str(path)), text=text)
+
+
+def _read_indexed(path: Path, text: str, listed: bool, local: str) -> _Source:
+    """``key value`` lines: counted; @domain keys, the probe's own key and key domains kept."""
+    src = _Source(text)
+    for ll in _lines(path, text):
         parts = ll.text.strip().split(None, 1)
         key = parts[0]
         value = parts[1].strip() if len(parts) > 1 else ""
-        entries.append(TableEntry(key, value, Location(str(path), ll.line)))
-    return _Source(entries, [])
+        e = TableEntry(key, value, Location(str(path), ll.line))
+        src.keep(e, listed)
+        if "@" not in key:
+            continue
+        low = key.lower()
+        user, _, dom = low.rpartition("@")
+        if not user and len(src.wildcards) < MAX_CONTENTS:
+            src.wildcards.append(e)
+        # postmap keeps the first of duplicate keys (and warns)
+        if (not user or user == local) and low not in src.keyed and len(src.keyed) < MAX_KEYED:
+            src.keyed[low] = value
+        if dom and len(src.domains) < MAX_TABLE_DOMAINS:
+            src.domains.add(dom)
+    return src
 
 
 def _parse_regex_line(text: str) -> tuple[str, str, bool, str] | None:
@@ -202,59 +253,88 @@ def _parse_regex_line(text: str) -> tuple[str, str, bool, str] | None:
     return pattern, flags, negated, rest[len(flags) :].strip()
 
 
-def _compile(pattern: str, flags: str) -> re.Pattern[str] | None:
-    if len(pattern) > 1000 or _NESTED_QUANT.search(pattern):
-        return None
+def _ignore_case(flags: str) -> bool:
     ignore_case = True  # regexp_table(5)/pcre_table(5): case-insensitive unless the "i" flag toggles it
     for f in flags:
         if f == "i":
             ignore_case = not ignore_case
-    try:
-        return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-    except (re.error, RecursionError, OverflowError):
-        return None
+    return ignore_case
 
 
-def _read_regex(path: Path, *, evaluate: bool = True) -> _Source:
-    entries: list[TableEntry] = []
-    rules: list[_Rule] = []
-    guards: list[Guard] = []
-    for ll in logical_lines(path).logical:
-        text = ll.text.strip()
-        word = text.split(None, 1)[0].lower()
+def _read_regex(path: Path, text: str, *, listed: bool, evaluate: bool) -> _Source:
+    """Rules with their ``if``/``endif`` guards; patterns to evaluate are collected, not compiled."""
+    src = _Source(text)
+    index: dict[tuple[str, bool], int] = {}
+    guards: list[tuple[int, bool] | None] = []  # None: a guard we do not evaluate
+
+    def pattern_id(pattern: str, flags: str) -> int | None:
+        if len(pattern) > MAX_PATTERN_CHARS:
+            return None
+        key = (pattern, _ignore_case(flags))
+        if key not in index:
+            if len(index) >= MAX_PATTERNS:
+                return None
+            index[key] = len(src.patterns)
+            src.patterns.append(key)
+        return index[key]
+
+    for ll in _lines(path, text):
+        body = ll.text.strip()
+        word = body.split(None, 1)[0].lower()
         if word == "endif":
             if guards:
                 guards.pop()
             continue
         is_if = word == "if"
-        rule = _parse_regex_line(text[2:] if is_if else text)
+        rule = _parse_regex_line(body[2:] if is_if else body)
         if rule is None:
             continue
         pattern, flags, negated, result = rule
-        if not evaluate:  # content/transport tables are never matched here: compiling costs ~0.1 ms a line
-            if not is_if:
-                key = ("!" if negated else "") + f"/{pattern}/{flags}"
-                entries.append(TableEntry(key, result, Location(str(path), ll.line)))
-            continue
         if is_if:
-            guards.append((_compile(pattern, flags), negated))
+            if evaluate:
+                pid = pattern_id(pattern, flags)
+                guards.append(None if pid is None else (pid, negated))
             continue
         e = TableEntry(("!" if negated else "") + f"/{pattern}/{flags}", result, Location(str(path), ll.line))
-        entries.append(e)
-        rules.append(_Rule(_compile(pattern, flags), negated, e, tuple(guards)))
-    return _Source(entries, rules)
+        src.keep(e, listed)
+        if not evaluate:  # content/transport tables are never matched with addresses
+            continue
+        for m in _DOMAIN_IN_PATTERN.finditer(pattern):
+            if len(src.domains) < MAX_TABLE_DOMAINS:
+                src.domains.add(m.group(1).replace("\\.", ".").lower())
+        pid = pattern_id(pattern, flags)
+        if pid is None or any(g is None for g in guards):
+            why = (
+                "pattern too long"
+                if len(pattern) > MAX_PATTERN_CHARS
+                else (
+                    "inside an if-block whose pattern is not evaluated"
+                    if pid is not None
+                    else f"more than {MAX_PATTERNS} distinct patterns in the table"
+                )
+            )
+            src.skip(e, why)
+            continue
+        conds = tuple(g for g in guards if g is not None)
+        src.rules.append(_Rule(e, (*conds, (pid, negated))))
+    return src
 
 
-def _read_inline(body: str) -> _Source:
+def _read_inline(body: str, listed: bool) -> _Source:
     inner = body.strip()
     if inner.startswith("{") and inner.endswith("}"):
         inner = inner[1:-1]
-    entries: list[TableEntry] = []
+    src = _Source()
     for item in split_list(inner):
         item = item.strip("{}").strip()
         key, _, value = item.partition("=")
-        entries.append(TableEntry(key.strip(), value.strip(), None))
-    return _Source(entries, [])
+        e = TableEntry(key.strip(), value.strip(), None)
+        src.keep(e, listed)
+        low = e.key.lower()
+        if low.startswith("@"):
+            src.wildcards.append(e)
+        src.keyed.setdefault(low, e.value)
+    return src
 
 
 def result_keyword(value: str) -> str:
@@ -263,41 +343,70 @@ def result_keyword(value: str) -> str:
     return word.split(":", 1)[0] if ":" in word else word.upper()
 
 
-def _result_kinds(entries: list[TableEntry]) -> tuple[TableEntry, ...]:
-    first: dict[str, TableEntry] = {}
-    for e in entries:
-        k = result_keyword(e.value)
-        if k not in first:
-            first[k] = e
-            if len(first) >= MAX_RESULT_KINDS:
-                break
-    return tuple(first.values())
-
-
-def _probe_addresses(domains: list[str]) -> list[tuple[str, str]]:
-    local = "bsa-" + secrets.token_hex(8)
+def _probe_addresses(local: str, domains: list[str]) -> list[tuple[str, str]]:
     return [(f"{local}@{d}", d) for d in domains]
 
 
-def _own_lookup(typ: str, src: _Source, probes: list[tuple[str, str]]) -> str | None:
+@dataclass(frozen=True)
+class _Verdict:
+    """Our own evaluation of the probes against a regexp/pcre table."""
+
+    match_all: tuple[TableEntry, ...]  # rules that matched some probe address
+    first: str | None  # the result of the first rule that matched (None: none did)
+    unevaluated: tuple[TableEntry, ...]  # rules whose outcome is unknown, ``note`` saying why
+
+
+def _judge_rules(src: _Source, probes: list[tuple[str, str]]) -> _Verdict:
+    outcomes: list[Outcome] = match_patterns(src.patterns, [a for a, _ in probes]) if src.rules else []
+    n = len(probes)
+    match_all: list[TableEntry] = []
+    unknown: list[TableEntry] = []
+    first: str | None = None
+    for r in src.rules:
+        hit = False
+        undecided = ""
+        for j in range(n):
+            value: bool | None = True
+            for pid, negated in r.conds:
+                o = outcomes[pid]
+                if j in o.matched:
+                    cond: bool | None = not negated
+                elif j in o.unknown:
+                    cond = None
+                    undecided = undecided or o.error
+                else:
+                    cond = negated
+                if cond is False:
+                    value = False
+                    break
+                if cond is None:
+                    value = None
+            if value:
+                hit = True
+                break
+        if hit:
+            match_all.append(r.entry)
+            if first is None:
+                first = r.entry.value
+        elif undecided:
+            unknown.append(replace(r.entry, note=undecided))
+    return _Verdict(tuple(match_all), first, tuple(unknown))
+
+
+def _own_lookup(src: _Source, probes: list[tuple[str, str]]) -> str | None:
     for addr, dom in probes:
-        if typ in REGEX:
-            for r in src.patterns:
-                if r.evaluable() and r.matches(addr):
-                    return r.entry.value
-        else:
-            by_key = {e.key.lower(): e.value for e in src.entries}
-            for key in (addr, "@" + dom):
-                if key in by_key:
-                    return by_key[key]
+        for key in (addr.lower(), "@" + dom):
+            if key in src.keyed:
+                return src.keyed[key]
     return None
 
 
-def _postmap_lookup(postmap: str, typ: str, source: Path, probes: list[tuple[str, str]]) -> str | None:
-    """``postmap -q - type:copy`` on a copy in a temp dir. Raises OSError/subprocess errors."""
+def _postmap_lookup(postmap: str, typ: str, text: str, probes: list[tuple[str, str]]) -> str | None:
+    """``postmap -q - type:copy`` on a copy (of the text we read: postmap never sees the linted
+    file, which might be swapped for a FIFO) in a temp dir. Raises OSError/subprocess errors."""
     with tempfile.TemporaryDirectory(prefix="bsa-postmap-") as tmp:
         copy = Path(tmp) / "table"
-        shutil.copyfile(source, copy)
+        copy.write_text(text, encoding="utf-8")
         (Path(tmp) / "main.cf").write_text("")  # postmap reads a main.cf: give it an empty one, not /etc's
         # Postfix waits up to ~2 s before reading a file modified within the last second: back-date.
         past = time.time() - 60
@@ -342,6 +451,7 @@ def collect_tables(parsed: Parsed, *, use_postmap: bool = True) -> tuple[tuple[L
     config_directory = cfgdir_pv.value if cfgdir_pv and cfgdir_pv.explicit else "/etc/postfix"
     domains = _hosted_domains(parsed)
     postmap = _find_postmap() if use_postmap else None
+    local = "bsa-" + secrets.token_hex(8)
     out: list[LookupTable] = []
     for spec, t in _table_specs(parsed).items():
         typ, name = _unwrap(spec)
@@ -369,33 +479,40 @@ def collect_tables(parsed: Parsed, *, use_postmap: bool = True) -> tuple[tuple[L
             where = _resolve(name, typ, parsed.directory, config_directory) if "/" in name else None
             out.append(replace(base, resolved_path=str(where) if where else None, readable=False))
             continue
+        path: Path | None = None
         try:
-            path: Path | None = None
             if typ == "inline":
-                src = _read_inline(name)
+                src = _read_inline(name, listed)
             elif typ in INDEXED or typ in REGEX or typ == "cidr":
                 path = _resolve(name, typ, parsed.directory, config_directory)
                 if path is None:
                     out.append(replace(base, error=f"table source not found in {parsed.directory}"))
                     continue
-                src = _read_regex(path, evaluate=recipient) if typ in REGEX else _read_indexed(path)
+                check_regular(path)  # a FIFO or a device is named, and never opened
+                text = read_text(path)
+                if typ in REGEX:
+                    src = _read_regex(path, text, listed=listed, evaluate=recipient)
+                else:
+                    src = _read_indexed(path, text, listed, local)
+                del text
             else:
                 out.append(replace(base, error=f"table type {typ!r} not evaluated"))
                 continue
         except InputError as exc:
-            out.append(replace(base, error=str(exc)))
+            out.append(replace(base, resolved_path=str(path) if path else None, error=str(exc)))
+            notes.append(f"{exc}: table {spec} not read")
             continue
-        contents = tuple(src.entries[:MAX_CONTENTS]) if listed else ()
-        kinds = _result_kinds(src.entries) if listed else ()
-        truncated = listed and len(src.entries) > MAX_CONTENTS
+        contents = tuple(src.contents) if listed else ()
+        kinds = tuple(src.kinds.values()) if listed else ()
+        truncated = listed and src.count > MAX_CONTENTS
         if truncated:
-            notes.append(f"{path or spec}: only the first {MAX_CONTENTS} of {len(src.entries)} entries kept")
+            notes.append(f"{path or spec}: only the first {MAX_CONTENTS} of {src.count} entries kept")
         if not recipient:
             out.append(
                 replace(
                     base,
                     resolved_path=str(path) if path else None,
-                    entries=len(src.entries),
+                    entries=src.count,
                     readable=True,
                     contents=contents,
                     contents_truncated=truncated,
@@ -403,28 +520,28 @@ def collect_tables(parsed: Parsed, *, use_postmap: bool = True) -> tuple[tuple[L
                 )
             )
             continue
-        extra = {e.key.split("@", 1)[1].lower() for e in src.entries if "@" in e.key and typ not in REGEX}
-        for r in src.patterns:
-            found = _DOMAIN_IN_PATTERN.finditer(r.entry.key)
-            extra |= {m.group(1).replace("\\.", ".").lower() for m in found}
-        doms = [*domains, *sorted(extra - set(domains))][:MAX_DOMAINS] or ["example.invalid"]
-        probes = _probe_addresses(doms)
-        wild = tuple(e for e in src.entries if e.key.startswith("@")) if typ not in REGEX else ()
-        match_all: list[TableEntry] = []
+        extra = src.domains - set(domains)
+        doms = [*domains, *sorted(extra)][:MAX_DOMAINS] or ["example.invalid"]
+        probes = _probe_addresses(local, doms)
+        unevaluated: tuple[TableEntry, ...] = ()
+        looked_up_with = "parser"
         if typ in REGEX:
-            for r in src.patterns:
-                if not r.evaluable():
-                    e = r.entry
-                    notes.append(f"{e.location}: pattern not evaluated (unsupported or risky): {e.key[:60]}")
-                    continue
-                if any(r.matches(a) for a, _ in probes):
-                    match_all.append(r.entry)
-        elif typ == "inline":
-            match_all = list(wild)
-        random: str | None = _own_lookup(typ, src, probes)
+            verdict = _judge_rules(src, probes)
+            match_all = list(verdict.match_all)
+            random = verdict.first
+            unevaluated = tuple(src.skipped) + verdict.unevaluated
+            for e in unevaluated[:20]:
+                notes.append(f"{e.location}: pattern not evaluated ({e.note}): {e.key[:60]}")
+            more = src.skipped_count - len(src.skipped) + max(0, len(unevaluated) - 20)
+            if more > 0:
+                notes.append(f"{path}: {more} more patterns not evaluated")
+        else:
+            match_all = list(src.wildcards) if typ == "inline" else []
+            random = _own_lookup(src, probes)
         if postmap is not None and path is not None and typ != "cidr":
             try:
-                random = _postmap_lookup(postmap, typ, path, probes)
+                random = _postmap_lookup(postmap, typ, src.text, probes)
+                looked_up_with = "postmap"
             except (OSError, subprocess.SubprocessError) as exc:
                 notes.append(
                     f"postmap -q on a copy of {path} failed ({type(exc).__name__}); own evaluation used"
@@ -433,14 +550,16 @@ def collect_tables(parsed: Parsed, *, use_postmap: bool = True) -> tuple[tuple[L
             replace(
                 base,
                 resolved_path=str(path) if path else None,
-                entries=len(src.entries),
-                wildcard_entries=wild,
+                entries=src.count,
+                wildcard_entries=tuple(src.wildcards) if typ not in REGEX else (),
                 match_all_entries=tuple(match_all),
                 random_lookup=random if typ != "cidr" else "",
                 readable=True,
                 contents=contents,
                 contents_truncated=truncated,
                 result_kinds=kinds,
+                unevaluated=unevaluated,
+                looked_up_with=looked_up_with if typ != "cidr" else "",
             )
         )
     return tuple(out), notes

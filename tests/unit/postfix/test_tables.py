@@ -28,7 +28,7 @@ smtpd_recipient_restrictions = check_recipient_access lmdb:/srv/elsewhere/rcpt_a
 RELAY = "# relay recipients\nalice@relay.example OK\n@relay.example   OK\nbob@relay.example OK\n"
 VIRTUAL = "info@example.com alice\n@example.com catchall@example.com\n"
 REGEXP = "/^postmaster@/ postmaster\n/@example\\.net$/ everyone@example.net\nif /^x/\n/y/ z\nendif\n"
-PCRE = "/^(a+)+$/ risky\n/./ anything\n"
+PCRE = "/^(a+)+$/ nested\n/^(.|.)*Z$/ risky\n/./ anything\n"
 ACCESS = "spam@example.com REJECT\n"
 
 
@@ -70,7 +70,10 @@ def test_tables_are_found_and_read(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     pcre = t["pcre:/etc/postfix/catchall.pcre"]  # $config_directory expanded, then resolved
     assert [e.key for e in pcre.match_all_entries] == ["/./"]
-    assert any("not evaluated" in n and "(a+)+" in n for n in cfg.notes)
+    # every pattern runs with a time budget: (a+)+ is evaluated; one that backtracks for ever is not
+    assert [(e.key, e.location.line) for e in pcre.unevaluated if e.location] == [("/^(.|.)*Z$/", 2)]
+    assert "more than" in pcre.unevaluated[0].note and pcre.looked_up_with == "parser"
+    assert any("not evaluated" in n and "(.|.)*Z" in n for n in cfg.notes)
 
     static = t["static:OK"]
     assert static.match_all_entries and static.random_lookup == "OK"

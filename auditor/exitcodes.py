@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     INCONCLUSIVE = 3  # could not measure: inconclusive at or above --fail-on, and nothing failed
     LAB_DOWN = 4  # the lab is not (fully) running, or could not be brought up for the demo
     INTERRUPTED = 130  # Ctrl-C before a report could be written (128 + SIGINT, the shell's convention)
+    BROKEN_PIPE = 141  # stdout was closed by the reader (`... | head`): 128 + SIGPIPE, as a shell says
 
 
 __all__ = ["ExitCode"]

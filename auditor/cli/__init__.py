@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -34,8 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # A closed pipe (`... | head`) ends output quietly, not with a traceback.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -54,3 +52,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         how = f" {exc.how}" if isinstance(exc, Interrupted) else ""
         print(f"backscatter-audit: interrupted{how}", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # `... | head` closed stdout: end quietly. SIGPIPE itself stays ignored (Python's default):
+        # with its default action a server resetting a probe connection would kill the whole audit.
+        _stdout_to_devnull()
+        return ExitCode.BROKEN_PIPE
+
+
+def _stdout_to_devnull() -> None:
+    """Python flushes stdout at exit; with the reader gone that flush would raise again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass

@@ -67,9 +67,10 @@ def address_set(obs: Observations, r: Rule) -> Iterator[Finding]:
     """## What it flags
     The directory read itself: how many recipient addresses each accepted domain has, and from which
     server. Addresses of disabled accounts are not valid recipients and are left out (counted in the
-    message; LDAP-ACCT-001 reports them); shared, room and equipment mailboxes stay in. A read that could not finish (server down, wrong password, TLS name mismatch, a size or
-    time limit, a server that stopped answering mid-page) is `inconclusive` at severity high, because
-    every directory cross-check then rests on partial data.
+    message; LDAP-ACCT-001 reports them); shared, room and equipment mailboxes stay in. A read that
+    could not finish (server down, wrong password, TLS name mismatch, a size or time limit, a server
+    that stopped answering mid-page) is `inconclusive` at severity high, because every directory
+    cross-check then rests on partial data.
 
     ## Why it matters
     A site can only reject unknown recipients during SMTP if every MX knows the valid ones; the

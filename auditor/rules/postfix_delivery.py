@@ -379,8 +379,8 @@ def _key_path(cfg: PostfixConfig, site: _Site, how: str, key: str, loc: Location
     return _Path(
         Reach.CLOSED,
         f"{how}: {domain.lstrip('.')} is in no accepted domain class ({', '.join(_DOMAIN_CLASSES)}), so "
-        "reject_unauth_destination refuses it to anonymous clients; only trusted or authenticated clients "
-        "relay mail to it",
+        "reject_unauth_destination refuses it to anonymous clients (PF-RELAY-001 checks that gate); only "
+        "trusted or authenticated clients relay mail to it",
         tuple(ev),
     )
 
@@ -417,7 +417,7 @@ def _transport_map_routes(cfg: PostfixConfig, site: _Site) -> _MapRoutes:
                 name = transport_name(e.value)
                 if name:
                     loc = e.location or Location(t.resolved_path or t.name)
-                    how = f"transport_maps {spec}: {e.key} {e.value}".strip()
+                    how = f'the transport_maps {spec} entry "{e.key} {e.value}"'
                     out.paths.setdefault(name, []).append(_key_path(cfg, site, how, e.key, loc))
     return out
 

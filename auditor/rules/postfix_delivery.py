@@ -392,9 +392,9 @@ class _MapRoutes:
     params: list[ParamValue] = field(default_factory=list)
 
 
-def _transport_map_routes(cfg: PostfixConfig, site: _Site) -> _MapRoutes:
-    """Which transports the entries of transport_maps (main.cf or any ``-o``) name, and who can reach
-    each entry."""
+def _transport_map_routes(cfg: PostfixConfig, site: _Site, wanted: set[str]) -> _MapRoutes:
+    """Which of the ``wanted`` transports the entries of transport_maps (main.cf or any ``-o``) name,
+    and who can reach each entry."""
     out = _MapRoutes()
     holders = [cfg.params.get("transport_maps")] + [s.overrides.get("transport_maps") for s in cfg.services]
     for p in holders:
@@ -415,7 +415,7 @@ def _transport_map_routes(cfg: PostfixConfig, site: _Site) -> _MapRoutes:
             # result_kinds holds the first entry naming each transport, over the whole table
             for e in [*t.contents, *(k for k in t.result_kinds if k not in listed)]:
                 name = transport_name(e.value)
-                if name:
+                if name in wanted:
                     loc = e.location or Location(t.resolved_path or t.name)
                     how = f'the transport_maps {spec} entry "{e.key} {e.value}"'
                     out.paths.setdefault(name, []).append(_key_path(cfg, site, how, e.key, loc))
@@ -442,7 +442,9 @@ class _Routes:
     def __init__(self, cfg: PostfixConfig) -> None:
         self.cfg = cfg
         self.site = _site(cfg)
-        self.maps = _transport_map_routes(cfg, self.site)
+        # only the routes to pipe(8) and local(8) services matter here
+        wanted = {s.name for s in cfg.services if s.command in ("pipe", "local")}
+        self.maps = _transport_map_routes(cfg, self.site, wanted if cfg.master_cf is not None else {"local"})
         self.paths: dict[str, list[_Path]] = {}
         for name, paths in self.maps.paths.items():
             self.paths.setdefault(name, []).extend(paths)

@@ -13,6 +13,11 @@ in every format (SARIF marks it with ``suppressions``, JUnit as skipped), so a s
 nothing. An expired suppression does not apply: the finding keeps its status and its note says so.
 A baseline is a suppressions file written from the current FAIL findings, so that a CI gate only
 fails on what is new.
+
+A rule id the catalog does not know is an error (a typo would otherwise suppress nothing, silently).
+A target that starts with a path matches whatever spelling of that path the finding uses
+(``./postfix``, ``postfix``, ``postfix/``, the absolute path): both sides are normalised when they
+are compared; the file keeps the target as written.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
+import difflib
 import glob
 import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -50,7 +56,10 @@ class Suppression:
         if f.rule_id.upper() != self.rule.upper():
             return False
         # Exact first: targets such as "mx[192.0.2.1]" would otherwise read as glob classes.
-        return f.target == self.target or fnmatchcase(f.target, self.target)
+        if f.target == self.target or fnmatchcase(f.target, self.target):
+            return True
+        mine, theirs = normalise_target(self.target), normalise_target(f.target)
+        return (mine, theirs) != (self.target, f.target) and (mine == theirs or fnmatchcase(theirs, mine))
 
     def expired(self, today: _dt.date) -> bool:
         return self.expires is not None and today > self.expires
@@ -61,6 +70,21 @@ class Suppression:
 
 
 _HEADER = re.compile(r"^\s*\[\[\s*suppress\s*\]\]")
+
+
+_TABLE_OR_URL = re.compile(r"^[A-Za-z][A-Za-z0-9_+.-]*:")
+
+
+def normalise_target(target: str) -> str:
+    """``target`` with its first word spelled as an absolute, normalised path (relative to the current
+    directory): ``./postfix/main.cf``, ``postfix/main.cf``, ``postfix//main.cf`` and the absolute path
+    become one, and so do ``postfix`` and ``postfix/``. Applied to both sides of a comparison, a
+    domain, an MX address or a DN compares as it did. A ``type:table``, a URL and a glob that starts
+    with a wildcard (``*/main.cf`` already matches any spelling) are returned unchanged."""
+    head, sep, rest = target.partition(" ")
+    if not head or head[0] in "*?[" or _TABLE_OR_URL.match(head):
+        return target
+    return os.path.abspath(head) + sep + rest
 
 
 class _Lines:
@@ -89,8 +113,13 @@ class _Lines:
         return next((i + 1 for i, line in enumerate(self.lines) if pattern.match(line)), None)
 
 
-def parse_suppressions(text: str, path: str = "<suppressions>") -> list[Suppression]:
-    """Parse a suppressions file; any problem is an :class:`InputError` naming file and line."""
+def parse_suppressions(
+    text: str, path: str = "<suppressions>", known_rules: Collection[str] | None = None
+) -> list[Suppression]:
+    """Parse a suppressions file; any problem is an :class:`InputError` naming file and line.
+
+    ``known_rules`` are the rule ids a suppression may name (default: every rule of the catalog).
+    """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -124,17 +153,33 @@ def parse_suppressions(text: str, path: str = "<suppressions>") -> list[Suppress
                 raise InputError(f"[[suppress]] needs {key!r}", path, where.block(i))
             if not isinstance(value, str) or not value.strip():
                 raise InputError(f"{key!r} must be a non-empty string", path, where.key(i, key))
+        rule = block["rule"].strip()
+        expires = _expiry(block.get("expires"), path, where.key(i, "expires"))
+        _check_rule(rule, known_rules, path, where.key(i, "rule"))
         out.append(
             Suppression(
-                rule=block["rule"].strip(),
+                rule=rule,
                 target=block["target"],
                 reason=block["reason"].strip(),
-                expires=_expiry(block.get("expires"), path, where.key(i, "expires")),
+                expires=expires,
                 path=path,
                 line=where.block(i),
             )
         )
     return out
+
+
+def _check_rule(rule: str, known: Collection[str] | None, path: str, line: int | None) -> None:
+    if known is None:
+        from auditor.rules import load_all  # the catalog, loaded only when a file is read
+
+        known = load_all()
+    ids = {k.upper() for k in known}
+    if rule.upper() in ids:
+        return
+    near = difflib.get_close_matches(rule.upper(), sorted(ids), n=1)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    raise InputError(f"unknown rule id {rule!r}{hint}", path, line)
 
 
 def _expiry(value: Any, path: str, line: int | None) -> _dt.date | None:
@@ -151,7 +196,15 @@ def _expiry(value: Any, path: str, line: int | None) -> _dt.date | None:
     raise InputError(f"'expires' must be a date like 2027-01-31, not {value!r}", path, line)
 
 
-def load_suppressions(path: str) -> list[Suppression]:
+def known_rule_ids(findings: Iterable[Finding] = ()) -> set[str]:
+    """The ids a suppression may name: the catalog's, plus those of the findings it will be applied to
+    (a saved report re-rendered by another version may hold rules this one does not have)."""
+    from auditor.rules import load_all
+
+    return set(load_all()) | {f.rule_id.upper() for f in findings}
+
+
+def load_suppressions(path: str, known_rules: Collection[str] | None = None) -> list[Suppression]:
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -159,7 +212,7 @@ def load_suppressions(path: str) -> list[Suppression]:
         raise InputError("no such file", path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", path) from None
-    return parse_suppressions(text, path)
+    return parse_suppressions(text, path, known_rules)
 
 
 _ESCAPED = re.compile(r"\[([*?\[])\]")
@@ -180,17 +233,21 @@ class _Index:
         self.exact: dict[tuple[str, str], list[tuple[int, Suppression]]] = {}
         self.globs: dict[str, list[tuple[int, Suppression]]] = {}
         for i, s in enumerate(suppressions):
-            self.exact.setdefault((s.rule.upper(), s.target), []).append((i, s))
+            rule = s.rule.upper()
             literal = _literal(s.target)
+            keys = {s.target}
             if literal is None:
-                self.globs.setdefault(s.rule.upper(), []).append((i, s))
-            elif literal != s.target:  # glob.escape()d, as baselines write them: an exact match
-                self.exact.setdefault((s.rule.upper(), literal), []).append((i, s))
+                self.globs.setdefault(rule, []).append((i, s))
+            else:  # glob.escape()d, as baselines write them, is an exact match too
+                keys |= {literal, normalise_target(literal)}
+            for key in keys:
+                self.exact.setdefault((rule, key), []).append((i, s))
 
     def matching(self, f: Finding) -> list[Suppression]:
         """Every suppression matching ``f``, in file order."""
         rule = f.rule_id.upper()
         found = dict(self.exact.get((rule, f.target), []))
+        found.update(self.exact.get((rule, normalise_target(f.target)), []))
         for i, s in self.globs.get(rule, []):
             if i not in found and s.matches(f):
                 found[i] = s
@@ -287,12 +344,22 @@ def add_suppression_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_suppression_options(args: argparse.Namespace) -> None:
+    """Read ``--suppressions`` now, so that a bad file stops a command before it sends any probe."""
+    path = getattr(args, "suppressions", None)
+    if path:
+        load_suppressions(path)
+
+
 __all__ = [
     "Suppression",
     "add_suppression_options",
     "apply_suppressions",
     "baseline_text",
+    "check_suppression_options",
+    "known_rule_ids",
     "load_suppressions",
+    "normalise_target",
     "parse_suppressions",
     "write_baseline",
 ]

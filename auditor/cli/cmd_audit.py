@@ -21,7 +21,7 @@ from auditor.config import SITE_TOML_TEMPLATE, load_site_config
 from auditor.model import InputError, Report, Severity
 from auditor.render import RenderOptions, render
 from auditor.stages import build_collectors
-from auditor.suppress import load_suppressions
+from auditor.suppress import check_suppression_options, load_suppressions
 
 
 def register(sub: Any) -> None:
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("nothing to audit: set site.domains or a config/export to lint", args.config)
     # Read before any probe is sent: a broken suppressions file must not cost a whole audit.
     sups = load_suppressions(cfg.resolve(cfg.report.suppressions)) if cfg.report.suppressions else []
+    check_suppression_options(args)
     command = f"audit --config {args.config}"
     report = run_audit(cfg, build_collectors(cfg), command=command, progress=progress_for(args))
     # --fail-on given on the command line wins over report.fail_on in site.toml.

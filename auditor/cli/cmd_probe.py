@@ -12,6 +12,7 @@ from auditor.collect.base import Context
 from auditor.config import DnsSection, MxOverride, ProbeSection, SiteConfig, SiteSection, check_site_config
 from auditor.model import InputError
 from auditor.stages import ProbeCollector, build_collectors
+from auditor.suppress import check_suppression_options
 
 
 def register(sub: Any) -> None:
@@ -194,6 +195,7 @@ def config_from_args(args: argparse.Namespace) -> SiteConfig:
 
 def run(args: argparse.Namespace) -> int:
     check_output(args.output)
+    check_suppression_options(args)  # a bad suppressions file stops the command before any probe
     cfg = config_from_args(args)
     command = "probe " + " ".join(cfg.site.domains)
     collectors = build_collectors(cfg, ("probe", "data") if args.data else ("probe",))

@@ -23,7 +23,7 @@ from auditor.judge import revise
 from auditor.model import InputError, Severity
 from auditor.render.diff import diff_exit_code, diff_reports, render_diff_json, render_diff_text
 from auditor.serialize import load_report
-from auditor.suppress import load_suppressions
+from auditor.suppress import known_rule_ids, load_suppressions
 
 _USAGE = "backscatter-audit report REPORT.json [options] | backscatter-audit report diff OLD.json NEW.json"
 
@@ -71,7 +71,7 @@ def run_diff(args: argparse.Namespace, old_path: str, new_path: str) -> int:
         raise InputError("--write-baseline is for a single report, not for report diff")
     old, new = load_report(old_path), load_report(new_path)
     if args.suppressions:  # the same accepted risks on both sides, so they are neither new nor fixed
-        sups = load_suppressions(args.suppressions)
+        sups = load_suppressions(args.suppressions, known_rule_ids((*old.findings, *new.findings)))
         today = dt.datetime.now(dt.UTC).date()
         old, new = revise(old, suppressions=sups, today=today), revise(new, suppressions=sups, today=today)
     d = diff_reports(old, new)

@@ -17,7 +17,13 @@ from auditor.judge import revise
 from auditor.model import InputError, Report, Severity
 from auditor.progress import Progress, wanted
 from auditor.render import MACHINE_FORMATS, RenderOptions, formats, render
-from auditor.suppress import Suppression, add_suppression_options, load_suppressions, write_baseline
+from auditor.suppress import (
+    Suppression,
+    add_suppression_options,
+    known_rule_ids,
+    load_suppressions,
+    write_baseline,
+)
 
 
 def add_report_options(
@@ -145,7 +151,7 @@ def apply_report_options(
     if baseline:
         write_baseline(report.findings, baseline, day)
     path = getattr(args, "suppressions", None)
-    sups = [*suppressions, *(load_suppressions(path) if path else ())]
+    sups = [*suppressions, *(load_suppressions(path, known_rule_ids(report.findings)) if path else ())]
     threshold = fail_on or (Severity(args.fail_on) if getattr(args, "fail_on", None) else None)
     return revise(report, fail_on=threshold, suppressions=sups, today=day)
 

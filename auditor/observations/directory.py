@@ -91,7 +91,9 @@ class DirectoryRecipients(Observation):
     error: str = ""
     entries: int = 0
     pages: int = 0
-    recipients: dict[str, dict[str, str]] = field(default_factory=dict)  # domain -> address -> DN
+    # domain -> address -> DN: the addresses mail is delivered to. A disabled account's addresses are
+    # in ``disabled`` only; shared, room and equipment mailboxes (disabled by design) are here.
+    recipients: dict[str, dict[str, str]] = field(default_factory=dict)
     examples: tuple[AddressRef, ...] = ()  # a few primary and secondary addresses (sample controls)
     catch_alls: tuple[AddressRef, ...] = ()
     out_of_domain: tuple[AddressRef, ...] = ()

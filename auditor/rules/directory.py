@@ -66,9 +66,11 @@ def _partial(d: DirectoryRecipients) -> str:
 def address_set(obs: Observations, r: Rule) -> Iterator[Finding]:
     """## What it flags
     The directory read itself: how many recipient addresses each accepted domain has, and from which
-    server. A read that could not finish (server down, wrong password, TLS name mismatch, a size or
-    time limit, a server that stopped answering mid-page) is `inconclusive` at severity high, because
-    every directory cross-check then rests on partial data.
+    server. Addresses of disabled accounts are not valid recipients and are left out (counted in the
+    message; LDAP-ACCT-001 reports them); shared, room and equipment mailboxes stay in. A read that
+    could not finish (server down, wrong password, TLS name mismatch, a size or time limit, a server
+    that stopped answering mid-page) is `inconclusive` at severity high, because every directory
+    cross-check then rests on partial data.
 
     ## Why it matters
     A site can only reject unknown recipients during SMTP if every MX knows the valid ones; the
@@ -88,7 +90,10 @@ def address_set(obs: Observations, r: Rule) -> Iterator[Finding]:
             )
             continue
         counts = ", ".join(f"{dom}: {len(book)}" for dom, book in sorted(d.recipients.items()))
-        yield r.passed(d.target, f"{d.address_count} recipient addresses ({counts or 'none'})", ev)
+        valid = d.all_addresses()
+        held = {a for e in d.disabled if not e.exempt for a in e.addresses if a not in valid}
+        left_out = f"; {len(held)} address(es) of disabled accounts left out" if held else ""
+        yield r.passed(d.target, f"{d.address_count} recipient addresses ({counts or 'none'}){left_out}", ev)
 
 
 @rule(

@@ -18,6 +18,7 @@ is ``fail``; if it passes, the finding stays ``inconclusive`` (other renderings 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shlex
@@ -304,9 +305,41 @@ def _closure(cfg: PostfixConfig, svc: MasterService | None) -> tuple[str, frozen
     return None
 
 
+def interfaces_loopback(cfg: PostfixConfig) -> bool:
+    """``inet_interfaces`` names loopback addresses only (``loopback-only``, ``127.0.0.1, [::1]``):
+    a service without an address in its name listens there, out of reach of Internet clients.
+    False when templated: the rendering may name any address."""
+    p = effective(cfg, "inet_interfaces")
+    if is_templated(p):
+        return False
+    items = [i.strip("[]").lower() for i in split_list(p.value)]
+    return bool(items) and all(_loopback_item(i) for i in items)
+
+
+def _loopback_item(item: str) -> bool:
+    if item in ("loopback-only", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(item.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _on_interfaces_loopback(cfg: PostfixConfig, svc: MasterService) -> bool:
+    return svc.host is None and not _service_templated(svc) and interfaces_loopback(cfg)
+
+
+def _loopback_reason(cfg: PostfixConfig) -> str:
+    return f"listens on loopback only ({describe(effective(cfg, 'inet_interfaces'))})"
+
+
 def _has_public_postscreen(cfg: PostfixConfig) -> bool:
     return any(
-        s.command == "postscreen" and s.type == "inet" and not s.is_loopback_only for s in cfg.services
+        s.command == "postscreen"
+        and s.type == "inet"
+        and not s.is_loopback_only
+        and not _on_interfaces_loopback(cfg, s)
+        for s in cfg.services
     )
 
 
@@ -314,6 +347,8 @@ def classify(cfg: PostfixConfig, svc: MasterService) -> Listener:
     """Decide what traffic an smtpd service takes (see the module docstring)."""
     if svc.type == "inet" and svc.is_loopback_only:
         return Listener(svc, Role.INTERNAL, f"bound to loopback ({svc.host})")
+    if svc.type == "inet" and _on_interfaces_loopback(cfg, svc):
+        return Listener(svc, Role.INTERNAL, _loopback_reason(cfg))
     if svc.type == "pass":
         if not _has_public_postscreen(cfg):
             return Listener(svc, Role.INTERNAL, "pass service without a public postscreen in front")
@@ -335,8 +370,9 @@ def classify(cfg: PostfixConfig, svc: MasterService) -> Listener:
 
 def smtpd_listeners(cfg: PostfixConfig) -> list[Listener]:
     """Every smtpd listener with its role; a config without master.cf gets the stock ``smtp inet``."""
+    stock = (Role.INTERNAL, _loopback_reason(cfg)) if interfaces_loopback(cfg) else (Role.MX, "uses main.cf")
     if not cfg.services and cfg.master_cf is None:
-        return [Listener(None, Role.MX, "no master.cf: the stock smtp inet service uses main.cf")]
+        return [Listener(None, stock[0], f"no master.cf: the stock smtp inet service {stock[1]}")]
     found = [classify(cfg, s) for s in cfg.services if s.is_smtpd]
     if not any(s.command in ("qmgr", "cleanup") for s in cfg.services) and not any(
         s.name == "smtp" and s.type == "inet" for s in cfg.services
@@ -344,7 +380,7 @@ def smtpd_listeners(cfg: PostfixConfig) -> list[Listener]:
         # Postfix cannot run without qmgr and cleanup: this master.cf is a fragment that an installer
         # appends to the stock file, whose "smtp inet smtpd" entry uses main.cf.
         found.insert(
-            0, Listener(None, Role.MX, "master.cf fragment: the stock smtp inet service uses main.cf")
+            0, Listener(None, stock[0], f"master.cf fragment: the stock smtp inet service {stock[1]}")
         )
     return found
 

@@ -33,6 +33,27 @@ _REF_POSTCONF = "https://www.postfix.org/postconf.5.html"
 _REF_VIRTUAL = "https://www.postfix.org/VIRTUAL_README.html"
 
 
+# Map types answered by a server or a database: the collector finds their definition file but never
+# queries them (``LookupTable.readable`` False, no error); the directory stage queries ldap: maps.
+QUERIED_TYPES = frozenset(
+    {"ldap", "mysql", "pgsql", "sqlite", "memcache", "tcp", "socketmap", "nis", "nisplus", "netinfo"}
+)
+
+
+def table_unread(t: LookupTable, key: str = "<address>") -> str:
+    """Why a table's entries are unknown, telling a definition file read from a map queried."""
+    if t.error:
+        return f"{t.spec} could not be read: {t.error}"
+    if t.type in QUERIED_TYPES:
+        ask = f"run `postmap -q {key} {t.spec}` on the server"
+        if t.resolved_path:
+            return f"the {t.spec} map was read ({t.resolved_path}) but not queried: {ask}"
+        return (
+            f"the {t.spec} map was not queried and its definition file is not in the linted directory: {ask}"
+        )
+    return f"{t.spec}: contents not read"
+
+
 _RECIPIENT_TABLE_PARAMS = (
     "relay_recipient_maps",
     "virtual_mailbox_maps",
@@ -179,6 +200,12 @@ def _judge_table(r: Rule, cfg: PostfixConfig, param: str, t: LookupTable, hosted
             severity=sev,
             remediation=_table_fix(r, cfg, t, hits),
         )
+    if not t.readable and t.type in QUERIED_TYPES and not t.error:
+        return r.inconclusive(
+            target,
+            f"{param}: {table_unread(t)}; a result for a random address would mean it matches any address",
+            ev,
+        )
     if not t.readable:
         return r.inconclusive(
             target, f"{param} table {t.spec} could not be read", ev, note=f"{src}: {t.error or 'unreadable'}"
@@ -228,10 +255,10 @@ def _judge_ldap(
     if not samples:
         return r.inconclusive(
             target,
-            f"{param} table {t.spec} is an LDAP map: no sample lookups in this run",
+            f"{param}: {table_unread(t)} (no sample lookups in this run)",
             ev,
-            note="run `backscatter-audit directory --postfix-dir` (or the audit's directory stage) "
-            "to query it",
+            note="or run `backscatter-audit directory --postfix-dir` (or the audit's directory stage) to "
+            "query it with sample addresses",
         )
     found: list[tuple[LdapMapCheck, str, str]] = []
     clean: list[LdapMapCheck] = []

@@ -157,7 +157,17 @@ def test_planted_defect(make_slapd: Callable[..., Slapd], profile: str, defect: 
         obs = collect(settings(s), DirectoryQuery(profile=profile, domains=tree.domains))
         s.cleanup()
         assert obs.complete, obs.error
-        assert as_sets(obs) == tree.expected
+        expected = tree.expected
+        if defect == "disabled" and on:
+            # the leaver's account is disabled: its address is reported (LDAP-ACCT-001) but is no valid
+            # recipient, and never a probe control; the shared/room/equipment mailboxes stay valid
+            leaver = "leaver@example.test"
+            assert leaver in tree.expected["example.test"]  # the lab lists every address it planted
+            expected = {**tree.expected, "example.test": tree.expected["example.test"] - {leaver}}
+            assert {"info@example.test", "room1@example.test"} <= obs.all_addresses()
+            assert [e.addresses for e in obs.disabled if not e.exempt] == [(leaver,)]
+            assert leaver not in sample_addresses(obs, 100)
+        assert as_sets(obs) == expected
         found = [f for f in evaluate([obs]) if f.rule_id == rule_id]
         statuses = {f.status for f in found}
         if on:

@@ -220,11 +220,47 @@ def test_frjo_relay_has_a_list_but_local_map_is_empty(judge: Judge) -> None:
     assert f.status is Status.INCONCLUSIVE and "ansible_fqdn" in f.note
 
 
-def test_yunohost_procmail_mailbox_command(judge: Judge) -> None:
-    # main.cf: "mailbox_command = procmail -a ..." — exit codes other than 0/75 bounce.
+def test_yunohost_pipes_are_reachable_and_their_exit_codes_decide(judge: Judge) -> None:
+    # main.cf: "mailbox_command = procmail -a ..." runs in local(8). "mydestination = localhost" is
+    # refused to outside clients by reject_non_fqdn_recipient, but user@[IP] address literals of the
+    # listening addresses are local too (postconf(5) mydestination), and "smtp inet ... smtpd" on
+    # inet_interfaces = all takes anonymous mail: reachable. "virtual_transport = dovecot" (master.cf
+    # "dovecot unix ... pipe argv=/usr/lib/dovecot/deliver") serves virtual_mailbox_domains = a file
+    # of hosted domains: reachable. Whether either bounces is in procmail's recipes and Dovecot's
+    # quota settings, not in these files: inconclusive, saying which exit codes to check.
     d, findings = judge("yunohost")
     f = one(findings, "PF-PIPE-001", f"{d} mailbox_command")
-    assert f.status is Status.FAIL and "procmail" in f.message
+    assert f.status is Status.INCONCLUSIVE and f.severity.value == "medium"
+    assert "procmail" in f.message and "user@[IP] address literals on smtp/inet" in f.message
+    assert "75 (EX_TEMPFAIL)" in f.note and "67 (EX_NOUSER)" in f.note
+    g = one(findings, "PF-PIPE-001", f"{d} service dovecot/unix")
+    assert g.status is Status.INCONCLUSIVE and g.severity.value == "low"
+    assert "virtual_mailbox_domains (/etc/postfix/virtual-mailbox-domains)" in g.message
+    # the unused maildrop/uucp/... pipes pass; the NDR size rule is undecided, no longer failed
+    assert one(findings, "PF-PIPE-001", d).status is Status.PASS
+    dsn = one(findings, "PF-DSN-001", d)
+    assert dsn.status is Status.INCONCLUSIVE and "PF-PIPE-001" in dsn.message
+
+
+def test_yunohost_as_a_loopback_only_null_client_reaches_no_pipe(tmp_path: Path) -> None:
+    # The same files with "inet_interfaces = loopback-only": no anonymous client reaches smtpd, so
+    # neither pipe can bounce forged mail, and PF-DSN-001 does not count them as NDR sources.
+    need(PF.is_dir(), f"the Postfix corpus {PF}")
+    main, master = PAIRS["yunohost"]
+    text = (PF / main).read_text()
+    assert "\ninet_interfaces = all\n" in text
+    (tmp_path / "main.cf").write_text(
+        text.replace("\ninet_interfaces = all\n", "\ninet_interfaces = loopback-only\n")
+    )
+    shutil.copy(PF / master, tmp_path / "master.cf")
+    findings = [
+        f for f in evaluate([collect(str(tmp_path), use_postconf=False)]) if f.rule_id.startswith("PF-")
+    ]
+    d = str(tmp_path)
+    for target in (f"{d} mailbox_command", f"{d} service dovecot/unix"):
+        f = one(findings, "PF-PIPE-001", target)
+        assert f.status is Status.PASS and "loopback only (inet_interfaces = loopback-only)" in f.message
+    assert "PF-PIPE-001" not in one(findings, "PF-DSN-001", d).message
 
 
 def test_mailcow_header_checks_belong_to_its_submission_cleanup(judge: Judge) -> None:

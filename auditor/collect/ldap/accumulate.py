@@ -17,7 +17,11 @@ _MAX_EXAMPLES = 5
 
 @dataclass
 class Accumulator:
-    """Recipient sets per domain plus catch-alls, disabled owners, duplicates, foreign addresses."""
+    """Recipient sets per domain plus catch-alls, disabled owners, duplicates, foreign addresses.
+
+    ``recipients`` holds the addresses mail can be delivered to: a disabled account's addresses are
+    not in it (unless another, enabled entry owns them too), shared mailboxes' are.
+    """
 
     accepted: tuple[str, ...] = ()
     recipients: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -31,6 +35,7 @@ class Accumulator:
     external_targets: int = 0
     entries: int = 0
     _examples_full: bool = False
+    _held: dict[str, str] = field(default_factory=dict)  # addresses of disabled accounts -> DN
 
     def __post_init__(self) -> None:
         self.accepted = tuple(d.strip().lower().rstrip(".") for d in self.accepted if d.strip())
@@ -41,6 +46,9 @@ class Accumulator:
         self.entries += 1
         dn = facts.dn
         mine: list[str] = []
+        # A disabled account (not a shared/room/equipment mailbox) receives nothing: its addresses are
+        # kept on its DisabledEntry for LDAP-ACCT-001, never in the valid-recipient set.
+        held = facts.disabled and not facts.exempt_reason
         for value, attribute in facts.catch_alls:
             self.catch_alls.append(AddressRef(value, dn, attribute))
         for _addr, _attr in facts.external:
@@ -55,9 +63,13 @@ class Accumulator:
                     self.out_of_domain.append(AddressRef(addr, dn, attribute))
                 continue
             book = self.recipients.setdefault(domain, {})
-            owner = book.setdefault(addr, dn)
-            if owner != dn:
-                dns = self.duplicates.setdefault(addr, [owner])
+            first = book.get(addr) or self._held.get(addr)
+            if held:
+                self._held.setdefault(addr, dn)
+            else:
+                book.setdefault(addr, dn)
+            if first is not None and first != dn:
+                dns = self.duplicates.setdefault(addr, [first])
                 if dn not in dns:
                     dns.append(dn)
             if addr not in mine:

@@ -6,6 +6,8 @@ import pytest
 
 from auditor.collect.ldap.accumulate import accumulate
 from auditor.collect.ldap.profiles import detect_profile, entry_facts, make_profile
+from auditor.collect.ldap.sample import sample_addresses
+from auditor.observations.directory import DirectoryRecipients
 
 AD = make_profile("ad")
 OL = make_profile("openldap", ["mailRoutingAddress"])
@@ -104,9 +106,8 @@ def test_accumulate_facts() -> None:
         "dup@x.test": "cn=a",
         "b@x.test": "cn=b",
         "c@x.test": "cn=c",
-        "l@x.test": "cn=l",
         "g@x.test": "cn=g",
-    }
+    }  # l@x.test belongs to a disabled account: not a valid recipient
     assert [(d.address, d.dns) for d in acc.duplicate_list()] == [("dup@x.test", ("cn=a", "cn=b"))]
     assert [r.address for r in acc.out_of_domain] == ["b@old.test"]  # the contact's address is not one
     assert acc.external_targets == 2  # contact mail + targetAddress
@@ -129,3 +130,49 @@ def test_no_accepted_domains_keys_by_seen_domain() -> None:
     acc = accumulate([e])
     assert set(acc.recipients) == {"one.test", "two.test"}
     assert acc.out_of_domain == [] and acc.empty_domains() == ()
+
+
+def test_disabled_accounts_are_not_valid_recipients_but_shared_mailboxes_are() -> None:
+    raw: list[tuple[str, dict[str, list[str]]]] = [
+        (
+            "cn=leaver",
+            {"objectClass": ["user"], "userAccountControl": ["514"], "proxyAddresses": ["SMTP:l@x.test"]},
+        ),
+        (
+            "cn=info",
+            {
+                "objectClass": ["user"],
+                "userAccountControl": ["514"],
+                "msExchRecipientTypeDetails": ["4"],
+                "proxyAddresses": ["SMTP:info@x.test"],
+            },
+        ),
+        # the leaver's address moved to an enabled successor: valid, and on two entries
+        (
+            "cn=succ",
+            {"objectClass": ["user"], "userAccountControl": ["512"], "proxyAddresses": ["SMTP:l@x.test"]},
+        ),
+        ("cn=gone", {"objectClass": ["user"], "userAccountControl": ["2"], "mail": ["gone@only.test"]}),
+    ]
+    acc = accumulate([entry_facts(AD, dn, attrs) for dn, attrs in raw], ["x.test", "only.test"])
+    assert acc.recipients["x.test"] == {"info@x.test": "cn=info", "l@x.test": "cn=succ"}
+    assert acc.recipients["only.test"] == {}
+    assert acc.empty_domains() == ("only.test",)  # its only address belongs to a disabled account
+    assert [(d.address, d.dns) for d in acc.duplicate_list()] == [("l@x.test", ("cn=leaver", "cn=succ"))]
+    assert {e.dn: e.addresses for e in acc.disabled} == {
+        "cn=leaver": ("l@x.test",),
+        "cn=info": ("info@x.test",),
+        "cn=gone": ("gone@only.test",),
+    }
+    obs = DirectoryRecipients(
+        target="ldap",
+        complete=True,
+        recipients=acc.recipients,
+        examples=acc.examples(),
+        disabled=tuple(acc.disabled),
+        duplicates=acc.duplicate_list(),
+        accepted_domains=("x.test", "only.test"),
+    )
+    # the probe's known-valid controls come from the valid set: never a disabled account's address
+    assert sample_addresses(obs, 5) == ["info@x.test"]
+    assert "gone@only.test" not in obs.all_addresses() and obs.address_count == 2

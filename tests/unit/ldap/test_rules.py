@@ -248,3 +248,12 @@ def test_unmeasurable_mx_is_not_called_stale() -> None:
 def test_probe_without_directory_addresses_is_not_judged() -> None:
     assert _run("LDAP-SYNC-001", _probe(("a@example.test", 550))) == []  # no directory in the run
     assert _run("LDAP-SYNC-001", CLEAN, _probe(("stranger@example.test", 550))) == []
+
+
+def test_address_set_leaves_disabled_accounts_out_and_says_so() -> None:
+    bad = replace(CLEAN, **DEFECTS["LDAP-ACCT-001"])  # type: ignore[arg-type]
+    (f,) = _run("LDAP-ADDR-001", bad)
+    assert f.status is Status.PASS and f.message.startswith("2 recipient addresses")
+    assert "1 address(es) of disabled accounts left out" in f.message
+    (g,) = _run("LDAP-ADDR-001", CLEAN)  # the shared mailbox is exempt: nothing left out
+    assert "left out" not in g.message

@@ -19,7 +19,9 @@ from auditor.suppress import (
     add_suppression_options,
     apply_suppressions,
     baseline_text,
+    known_rule_ids,
     load_suppressions,
+    normalise_target,
     parse_suppressions,
     write_baseline,
 )
@@ -127,7 +129,7 @@ def test_baseline_round_trip_suppresses_exactly_todays_fails(tmp_path: Path) -> 
     )
     path = tmp_path / "baseline.toml"
     write_baseline(findings, str(path), TODAY)
-    sups = load_suppressions(str(path))
+    sups = load_suppressions(str(path), known_rule_ids(findings))  # the fixture has rules of its own
     fails = [f for f in findings if f.status is Status.FAIL]
     assert len(sups) == len(fails)
     assert all(s.reason == "baseline 2026-11-26" and s.expires is None for s in sups)
@@ -155,7 +157,7 @@ def test_cli_options_apply_and_write_baseline(tmp_path: Path) -> None:
     assert "PF-RCPT-003" not in planned and "SMTP-RCPT-002" not in planned and "LDAP-SYNC-001" in planned
     assert report.assessment.by_status[Status.SUPPRESSED] == 4
     # the baseline is written from the findings as judged, before suppressions
-    assert len(load_suppressions(str(base))) == 5
+    assert len(load_suppressions(str(base), known_rule_ids(golden_report().findings))) == 5
     untouched = apply_report_options(golden_report(), parser.parse_args([]), today=TODAY)
     assert untouched == golden_report()
     add_suppression_options(parser)  # idempotent: no argparse conflict
@@ -220,3 +222,89 @@ def test_any_text_parses_or_is_one_input_error(text: str) -> None:
         assert err.path == "f.toml" and err.message
     else:
         assert all(s.rule and s.target and s.reason for s in sups)
+
+
+def test_unknown_rule_id_is_an_error_with_file_line_and_a_hint() -> None:
+    text = '[[suppress]]\nrule = "PF-RCPT-003"\ntarget = "t"\nreason = "r"\n\n[[suppress]]\nreason = "r"\n'
+    text += 'target = "t"\nrule = "PF-RCTP-003"\n'
+    with pytest.raises(InputError) as err:
+        parse_suppressions(text, "s.toml")
+    assert (err.value.path, err.value.line) == ("s.toml", 9)
+    assert "unknown rule id 'PF-RCTP-003' (did you mean PF-RCPT-003?)" in err.value.message
+    # ids are case-insensitive; an id known to the caller (a saved report's own rule) is accepted
+    assert parse_suppressions(text.replace("PF-RCTP-003", "pf-rcpt-001"), "s.toml")[1].rule == "pf-rcpt-001"
+    other = parse_suppressions(
+        text.replace("PF-RCTP-003", "X-NEW-001"), "s.toml", {"PF-RCPT-003", "X-NEW-001"}
+    )
+    assert other[1].rule == "X-NEW-001"
+    with pytest.raises(InputError, match="unknown rule id 'X-NEW-001'"):
+        parse_suppressions(text.replace("PF-RCTP-003", "X-NEW-001"), "s.toml")
+
+
+@pytest.mark.parametrize(
+    ("written", "found"),
+    [
+        ("./postfix/main.cf", "postfix/main.cf"),
+        ("postfix/main.cf", "./postfix/main.cf"),
+        ("postfix//main.cf", "{cwd}/postfix/main.cf"),
+        ("{cwd}/postfix/main.cf", "postfix/main.cf"),
+        ("postfix/", "postfix"),
+        ("./postfix/ service smtp/inet", "postfix service smtp/inet"),
+        ("postfix service smtp/inet", "{cwd}/postfix/ service smtp/inet"),
+        ("postfix/*", "./postfix/main.cf"),  # a glob is normalised too
+        ("*/main.cf", "{cwd}/postfix/main.cf"),  # a leading wildcard already matches any spelling
+    ],
+)
+def test_a_path_target_matches_whatever_spelling_the_finding_uses(
+    written: str, found: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cwd = str(tmp_path)
+    s = Suppression("PF-RCPT-003", written.format(cwd=cwd), "accepted")
+    f = _f("PF-RCPT-003", found.format(cwd=cwd))
+    assert s.matches(f)
+    (out,) = apply_suppressions([f], [s], TODAY)
+    assert out.status is Status.SUPPRESSED
+    assert s.target == written.format(cwd=cwd)  # the file keeps what was written
+
+
+@pytest.mark.parametrize(
+    ("written", "found"),
+    [
+        ("./postfix/main.cf", "postfix2/main.cf"),
+        ("./postfix/main.cf", "other/postfix/main.cf"),
+        ("postfix/*", "postfix2/main.cf"),
+        ("postfix/ service smtp/inet", "postfix service submission/inet"),
+    ],
+)
+def test_another_path_or_another_target_after_it_is_not_matched(
+    written: str, found: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert not Suppression("PF-RCPT-003", written, "r").matches(_f("PF-RCPT-003", found))
+    assert not _Index([Suppression("PF-RCPT-003", written, "r")]).matching(_f("PF-RCPT-003", found))
+
+
+def test_targets_that_are_not_paths_compare_as_before() -> None:
+    for t in ("ldaps://dir.x/o=a", "hash:/etc/postfix/virtual", "smtp:[10.0.0.5]", "*.example.com"):
+        assert normalise_target(t) == t
+    # domains, MX addresses and DNs are spelled one way on both sides: still distinct, still globbable
+    names = ["example.com", "example.net", "mx2.example.com[192.0.2.25]", "uid=a,ou=people,dc=x"]
+    assert len({normalise_target(t) for t in names}) == len(names)
+    assert Suppression("SMTP-RCPT-002", "mx2.*", "r").matches(
+        _f("SMTP-RCPT-002", "mx2.example.com[192.0.2.25]")
+    )
+    assert not Suppression("SMTP-RCPT-002", "mx2.*", "r").matches(_f("SMTP-RCPT-002", "mx1.example.com"))
+
+
+def test_baseline_from_one_spelling_covers_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "baseline.toml"
+    write_baseline([_f("PF-RCPT-003", "./postfix service smtp/inet")], str(path), TODAY)
+    (s,) = load_suppressions(str(path))
+    assert s.target == "./postfix service smtp/inet"
+    later = [
+        _f("PF-RCPT-003", f"{tmp_path}/postfix/ service smtp/inet"),
+        _f("PF-RCPT-003", "postfix/main.cf"),
+    ]
+    assert [f.status for f in apply_suppressions(later, [s], TODAY)] == [Status.SUPPRESSED, Status.FAIL]

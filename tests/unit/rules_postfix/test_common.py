@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from auditor.model import Status
@@ -13,6 +15,7 @@ from auditor.rules.postfix_common import (
     internet_domains,
     parse_restrictions,
     restriction_rendering,
+    smtpd_listeners,
     split_list,
     strip_templates,
 )
@@ -129,6 +132,39 @@ def test_internet_domains() -> None:
 def test_classify(service: object, role: Role) -> None:
     cfg = config({}, [service])  # type: ignore[list-item]
     assert classify(cfg, service).role is role  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("interfaces", "role"),
+    [
+        ("loopback-only", Role.INTERNAL),
+        ("127.0.0.1, [::1]", Role.INTERNAL),
+        ("localhost", Role.INTERNAL),
+        ("all", Role.MX),
+        ("127.0.0.1, 192.0.2.25", Role.MX),
+        ("{{ listen }}", Role.MX),  # a template may render any address
+    ],
+)
+def test_inet_interfaces_decide_where_an_addressless_listener_listens(interfaces: str, role: Role) -> None:
+    # "smtp inet ... smtpd" has no address in its name: it listens on inet_interfaces. A null client
+    # (inet_interfaces = loopback-only) takes no Internet mail; an explicit address wins.
+    plain, bound = svc("smtp"), svc("192.0.2.25:smtp")
+    cfg = config({"inet_interfaces": interfaces}, [plain, bound])
+    listener = classify(cfg, plain)
+    assert listener.role is role
+    if role is Role.INTERNAL:
+        assert f"loopback only (inet_interfaces = {interfaces})" in listener.reason
+    assert classify(cfg, bound).role is Role.MX
+    nomaster = replace(config({"inet_interfaces": interfaces}, []), master_cf=None)
+    assert [lst.role for lst in smtpd_listeners(nomaster)] == [role]
+
+
+def test_null_client_is_judged_as_internal_by_listener_rules() -> None:
+    from tests.unit.rules_postfix.builder import finding
+
+    cfg = config({"inet_interfaces": "loopback-only", "smtpd_reject_unlisted_recipient": "no"})
+    f = finding("PF-RCPT-002", cfg)
+    assert f.status is Status.PASS and "no anonymous Internet mail" in f.message
 
 
 def test_master_cf_fragment_implies_the_stock_smtp_service() -> None:

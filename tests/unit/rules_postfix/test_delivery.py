@@ -174,66 +174,195 @@ def test_filter004_checks_belong_to_the_cleanup_service() -> None:
     assert h.status is FAIL and "pcre:/etc/postfix/strict" in h.message
 
 
-def test_pipe001_referenced_script_fails_unused_passes_or_inconclusive() -> None:
-    autoreply = svc(
-        "autoreply", "unix", "pipe", args=("flags=F", "user=nobody", "argv=/usr/local/bin/reply", "${sender}")
-    )
-    lda = svc(
-        "dovecot",
-        "unix",
-        "pipe",
-        args=("flags=DRhu", "user=vmail", "argv=/usr/lib/dovecot/dovecot-lda", "-d", "${user}"),
-    )
-    uucp = svc("uucp", "unix", "pipe", args=("flags=Fqhu", "user=uucp", "argv=uux", "-r"))
-    services = [*stock_services(), autoreply, lda, uucp]
-    cfg = config({"virtual_transport": "dovecot", "content_filter": "autoreply:dummy"}, services)
-    f = finding("PF-PIPE-001", cfg, svc_target(autoreply))
-    assert (
-        f.status is FAIL and f.severity is Severity.MEDIUM and "/usr/local/bin/reply ${sender}" in f.message
-    )
-    assert f.location == autoreply.location
-    g = finding("PF-PIPE-001", cfg, svc_target(lda))
-    assert g.status is FAIL and g.severity is Severity.LOW and "PF-QUOTA-001" in g.message
+AUTOREPLY = svc(
+    "autoreply", "unix", "pipe", args=("flags=F", "user=nobody", "argv=/usr/local/bin/reply", "${sender}")
+)
+LDA = svc(
+    "dovecot",
+    "unix",
+    "pipe",
+    args=("flags=DRhu", "user=vmail", "argv=/usr/lib/dovecot/dovecot-lda", "-d", "${user}"),
+)
+UUCP = svc("uucp", "unix", "pipe", args=("flags=Fqhu", "user=uucp", "argv=uux", "-r"))
+SALEARN = svc("sa-learn", "unix", "pipe", args=("user=spamd", "argv=/usr/bin/sa-learn", "--spam"))
+LOCAL = svc("local", "unix", "local")
+
+
+def test_pipe001_reachable_scripts_are_inconclusive_naming_the_exit_codes() -> None:
+    # A pipe that Internet mail reaches bounces or not by its exit codes, which live in the script,
+    # outside the Postfix folder: inconclusive, saying what to check (it used to be a fail).
+    services = [*stock_services(), AUTOREPLY, LDA, UUCP]
+    main = {
+        "virtual_transport": "dovecot",
+        "virtual_mailbox_domains": "example.com",
+        "content_filter": "autoreply:dummy",
+    }
+    cfg = config(main, services)
+    f = finding("PF-PIPE-001", cfg, svc_target(AUTOREPLY))
+    assert f.status is INC and f.severity is Severity.MEDIUM
+    assert "/usr/local/bin/reply ${sender}" in f.message and "anonymous Internet clients" in f.message
+    assert "content_filter = autoreply:dummy on smtp/inet" in f.message
+    assert "75 (EX_TEMPFAIL)" in f.note and "67 (EX_NOUSER)" in f.note and "69 (EX_UNAVAILABLE)" in f.note
+    assert f.location == AUTOREPLY.location
+    g = finding("PF-PIPE-001", cfg, svc_target(LDA))
+    assert g.status is INC and g.severity is Severity.LOW and "PF-QUOTA-001" in g.note
+    assert "virtual_mailbox_domains (example.com)" in g.message
     assert status_of("PF-PIPE-001", cfg) is PASS  # uucp: defined, nothing routes to it
     with_maps = config({"transport_maps": "hash:/etc/postfix/transport"}, services)
     h = finding("PF-PIPE-001", with_maps)
     assert h.status is INC and h.severity is Severity.LOW and "uucp/unix" in h.message
+    # reachable pipes leave the NDR size undecided, no longer failed
+    dsn = finding("PF-DSN-001", cfg)
+    assert dsn.status is INC and "PF-PIPE-001" in dsn.message
+
+
+def test_pipe001_virtual_transport_without_virtual_domains_is_unreachable() -> None:
+    cfg = config({"virtual_transport": "dovecot"}, [*stock_services(), LDA])
+    f = finding("PF-PIPE-001", cfg, svc_target(LDA))
+    assert f.status is PASS and "virtual_mailbox_domains is empty" in f.message
+
+
+def test_pipe001_loopback_only_null_client_reaches_no_pipe() -> None:
+    # inet_interfaces = loopback-only: the stock "smtp inet" listens on 127.0.0.1 only, so nothing
+    # from outside reaches the pipes, and the NDR size rule finds no NDR source.
+    main = {
+        "inet_interfaces": "loopback-only",
+        "content_filter": "autoreply:dummy",
+        "mailbox_command": "/usr/bin/procmail -a $EXTENSION",
+    }
+    cfg = config(main, [*stock_services(), LOCAL, AUTOREPLY])
+    f = finding("PF-PIPE-001", cfg, svc_target(AUTOREPLY))
+    assert f.status is PASS and "loopback only (inet_interfaces = loopback-only)" in f.message
+    assert any(e.location == Location(f"{TARGET}/main.cf", 2) for e in f.evidence)  # inet_interfaces
+    m = finding("PF-PIPE-001", cfg, f"{TARGET} mailbox_command")
+    assert m.status is PASS and "local(8)" in m.message
+    dsn = finding("PF-DSN-001", cfg)
+    assert dsn.status is PASS and "no rule found" in dsn.message
+    # an explicit public address on the listener wins over inet_interfaces
+    public = config(main, [svc("192.0.2.25:smtp"), LOCAL, AUTOREPLY])
+    assert status_of("PF-PIPE-001", public, svc_target(AUTOREPLY)) is INC
+    for loop in ("127.0.0.1, [::1]", "localhost"):
+        closed = config({**main, "inet_interfaces": loop}, [*stock_services(), LOCAL, AUTOREPLY])
+        assert status_of("PF-PIPE-001", closed, svc_target(AUTOREPLY)) is PASS, loop
+    # a templated interface list decides nothing
+    templ = config({**main, "inet_interfaces": "{{ listen }}"}, [*stock_services(), LOCAL, AUTOREPLY])
+    assert status_of("PF-PIPE-001", templ, svc_target(AUTOREPLY)) is INC
+
+
+def test_pipe001_filter_on_a_submission_listener_only_is_unreachable() -> None:
+    sub = svc(
+        "submission",
+        overrides={
+            "smtpd_recipient_restrictions": "permit_sasl_authenticated,reject",
+            "content_filter": "autoreply:",
+        },
+    )
+    cfg = config({}, [*stock_services(), sub, AUTOREPLY])
+    f = finding("PF-PIPE-001", cfg, svc_target(AUTOREPLY))
+    assert f.status is PASS and "submission/inet" in f.message and "admits only authenticated" in f.message
+
+
+TM = "hash:/etc/postfix/transport"
+
+
+def _transport(*entries: tuple[str, str], spec: str = TM) -> LookupTable:
+    return _checks_table(*entries, spec=spec, used_by="transport_maps")
+
+
+@pytest.mark.parametrize(
+    ("entry", "main", "expected", "words"),
+    [
+        # a pseudo-domain in no accepted class: only trusted/authenticated clients relay to it
+        (
+            ("spamtrain.invalid", "sa-learn:"),
+            {"mydestination": "mail.example.com, localhost", "virtual_mailbox_domains": "example.com"},
+            PASS,
+            "spamtrain.invalid is in no accepted domain class",
+        ),
+        # whether it is in the virtual domain table is not known
+        (
+            ("spamtrain.invalid", "sa-learn:"),
+            {"mydestination": "localhost", "virtual_mailbox_domains": "hash:/etc/postfix/vdomains"},
+            INC,
+            "hash:/etc/postfix/vdomains",
+        ),
+        # a hosted domain is addressable by anyone
+        (
+            ("learn@example.com", "sa-learn:"),
+            {"mydestination": "localhost", "virtual_mailbox_domains": "example.com"},
+            INC,
+            "example.com is in virtual_mailbox_domains",
+        ),
+        (("sub.example.net", "sa-learn:"), {"relay_domains": "example.net"}, INC, "in relay_domains"),
+        (("*", "sa-learn:"), {"mydestination": "localhost"}, INC, "every recipient"),
+        (
+            ("/^spam@learn\\.invalid$/", "sa-learn:"),
+            {"mydestination": "localhost", "virtual_mailbox_domains": "example.com"},
+            PASS,
+            "matches no accepted domain",
+        ),
+        (
+            ("/@example\\.COM$/", "sa-learn:"),
+            {"mydestination": "localhost", "virtual_mailbox_domains": "example.com"},
+            INC,
+            "postmaster@example.com",
+        ),
+    ],
+)
+def test_pipe001_transport_map_entries_reachable_by_domain(
+    entry: tuple[str, str], main: dict[str, str], expected: Status, words: str
+) -> None:
+    spec = "pcre:/etc/postfix/transport" if entry[0].startswith("/") else TM
+    cfg = config(
+        {"transport_maps": spec, **main}, [*stock_services(), SALEARN], [_transport(entry, spec=spec)]
+    )
+    f = finding("PF-PIPE-001", cfg, svc_target(SALEARN))
+    assert f.status is expected and words in f.message, f.message
+    assert any(e.location == Location("/etc/postfix/transport", 1) for e in f.evidence)
 
 
 def test_pipe001_reads_transport_maps_entries() -> None:
-    uucp = svc("uucp", "unix", "pipe", args=("flags=Fqhu", "user=uucp", "argv=uux", "-r"))
     ticket = svc(
         "ticket", "unix", "pipe", args=("user=rt", "argv=/usr/bin/rt-mailgate", "--queue", "general")
     )
-    services = [*stock_services(), uucp, ticket]
-    tm = "hash:/etc/postfix/transport"
-    table = _checks_table(
-        ("example.org", "smtp:[10.0.0.5]"),
-        ("help@example.com", "ticket:"),
-        spec=tm,
-        used_by="transport_maps",
-    )
-    cfg = config({"transport_maps": tm}, services, tables=[table])
+    services = [*stock_services(), UUCP, ticket]
+    table = _transport(("example.org", "smtp:[10.0.0.5]"), ("help@example.com", "ticket:"))
+    cfg = config({"transport_maps": TM, "virtual_mailbox_domains": "example.com"}, services, tables=[table])
     f = finding("PF-PIPE-001", cfg, svc_target(ticket))
-    assert f.status is FAIL and f.severity is Severity.MEDIUM and "rt-mailgate" in f.message
+    assert f.status is INC and f.severity is Severity.MEDIUM and "rt-mailgate" in f.message
     assert any(e.location == Location("/etc/postfix/transport", 2) for e in f.evidence)
     # uucp: the table was read and no entry names it
     g = finding("PF-PIPE-001", cfg)
     assert g.status is PASS and "uucp/unix" in g.message and "ticket" not in g.message
-    # an LDAP transport table cannot be read: the unused pipe stays a low inconclusive
+    # an LDAP transport table that was read but not queried: the unused pipe stays a low inconclusive
     ldap = LookupTable(
         spec="ldap:/etc/postfix/transport.cf",
         type="ldap",
         name="/etc/postfix/transport.cf",
         used_by=("transport_maps",),
+        resolved_path="/etc/postfix/transport.cf",
     )
     h = finding("PF-PIPE-001", config({"transport_maps": ldap.spec}, services, tables=[ldap]))
-    assert h.status is INC and h.severity is Severity.LOW and "ldap:/etc/postfix/transport.cf" in h.note
+    assert h.status is INC and h.severity is Severity.LOW
+    assert (
+        "the ldap:/etc/postfix/transport.cf map was read (/etc/postfix/transport.cf) but not queried"
+        in h.note
+    )
+    assert (
+        "postmap -q <domain> ldap:/etc/postfix/transport.cf" in h.note and "could not be read" not in h.note
+    )
 
 
 def test_pipe001_mailbox_command_and_nothing() -> None:
-    cfg = config({"mailbox_command": "/usr/bin/procmail -a $EXTENSION"})
-    assert status_of("PF-PIPE-001", cfg, f"{TARGET} mailbox_command") is FAIL
+    cmd = {"mailbox_command": "/usr/bin/procmail -a $EXTENSION"}
+    cfg = config(cmd, [*stock_services(), LOCAL])
+    f = finding("PF-PIPE-001", cfg, f"{TARGET} mailbox_command")
+    # local(8) gets mail for user@[IP] literals of the listening addresses, whatever mydestination is
+    assert f.status is INC and "local domain class" in f.message and "procmail" in f.message
+    # local delivery switched off: mailbox_command is never run
+    off = config({**cmd, "local_transport": "error:local delivery is disabled"}, [*stock_services(), LOCAL])
+    g = finding("PF-PIPE-001", off, f"{TARGET} mailbox_command")
+    assert g.status is PASS and "no transport setting routes mail to local(8)" in g.message
     assert status_of("PF-PIPE-001", config({})) is NA
 
 

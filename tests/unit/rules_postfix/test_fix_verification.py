@@ -52,11 +52,10 @@ def _lab_configs(root: Path) -> dict[str, Path]:
         write_instance(inst, paths, root / "state", root / "greylist.sock", f"texthash:{recipients}")
         recipients.write_text("".join(f"{r} OK\n" for s in topo.SCENARIOS for r in s.valid_recipients))
         # The lab's addresses exist only inside its network namespaces, and postmap refuses a main.cf
-        # whose inet_interfaces are not on this host. No rule reads inet_interfaces.
+        # whose inet_interfaces are not on this host. "all" keeps the listeners Internet-facing, as
+        # they are in the lab (loopback-only would make every listener internal: a null client).
         main = paths.etc / "main.cf"
-        main.write_text(
-            re.sub(r"(?m)^inet_interfaces = .*$", "inet_interfaces = loopback-only", main.read_text())
-        )
+        main.write_text(re.sub(r"(?m)^inet_interfaces = .*$", "inet_interfaces = all", main.read_text()))
         out[f"lab-{inst.name}"] = paths.etc
     return out
 

@@ -373,3 +373,32 @@ def test_every_finding_has_evidence_or_is_not_applicable() -> None:
     for rid in ("PF-RCPT-001", "PF-RCPT-002", "PF-RCPT-005", "PF-RCPT-006", "PF-RCPT-007", "PF-RCPT-008"):
         for f in run(rid, cfg):
             assert f.status is NA or f.evidence, (rid, f)
+
+
+@pytest.mark.parametrize("kind", ["mysql", "pgsql", "ldap"])
+def test_rcpt004_sql_and_ldap_maps_read_but_not_queried_say_so(kind: str) -> None:
+    # The collector finds the map's definition file but never queries the server: that is what the
+    # finding says, with the command to run there, not that the table "could not be read".
+    spec = f"{kind}:/etc/postfix/virtual.cf"
+    t = LookupTable(
+        spec=spec,
+        type=kind,
+        name="/etc/postfix/virtual.cf",
+        used_by=("virtual_alias_maps",),
+        resolved_path="/srv/copy/virtual.cf",
+    )
+    f = finding("PF-RCPT-004", config({"virtual_alias_maps": spec}, tables=[t]), f"{TARGET} table {spec}")
+    text = f"{f.message} {f.note}"
+    assert f.status is INC and "could not be read" not in text
+    assert f"the {spec} map was read (/srv/copy/virtual.cf) but not queried" in text
+    assert f"run `postmap -q <address> {spec}` on the server" in text
+    # without its definition file in the linted directory, it was not even read
+    missing = LookupTable(spec=spec, type=kind, name=t.name, used_by=t.used_by)
+    g = finding(
+        "PF-RCPT-004", config({"virtual_alias_maps": spec}, tables=[missing]), f"{TARGET} table {spec}"
+    )
+    assert (
+        "was read" not in g.message
+        and "not queried" in g.message
+        and "not in the linted directory" in g.message
+    )

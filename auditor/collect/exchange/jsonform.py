@@ -8,9 +8,6 @@ flattened to their type name (marked truncated).
 
 from __future__ import annotations
 
-import json
-import re
-import sys
 from typing import Any
 
 from auditor.collect.exchange import cmdlets
@@ -34,6 +31,7 @@ from auditor.observations.exchange import (
     ExValue,
 )
 from auditor.observations.exchange_values import bool_text, ms_json_date
+from auditor.safeio import loads
 
 SCHEMA = "backscatter-audit-exchange/1"
 
@@ -41,56 +39,8 @@ SCHEMA = "backscatter-audit-exchange/1"
 _SCALAR_KEYS = ("IPAddressToString", "Address", "Domain", "SmtpAddress", "DistinguishedName", "Name", "Value")
 
 
-class _LongNumber(ValueError):
-    pass
-
-
-def _int(digits: str) -> int:
-    # Python refuses to convert more digits than this (a CPU-cost guard); no Exchange value has them.
-    if len(digits) > sys.get_int_max_str_digits() > 0:
-        raise _LongNumber(digits[:20])
-    return int(digits)
-
-
-def _loads(text: str, path: str) -> Any:
-    try:
-        doc = json.loads(text, parse_int=_int)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg}", path, exc.lineno) from None
-    except RecursionError:
-        raise InputError("JSON nested too deeply", path) from None
-    except _LongNumber as exc:
-        m = re.search(re.escape(str(exc)) + r"\d*", text)
-        line = text.count("\n", 0, m.start()) + 1 if m else None
-        raise InputError(f"number with more than {sys.get_int_max_str_digits()} digits", path, line) from None
-    _check_text(doc, text, path)
-    return doc
-
-
-def _check_text(doc: Any, text: str, path: str) -> None:
-    """Refuse strings holding half a UTF-16 surrogate pair (``"\\ud800"``): they are no Unicode text,
-    so no report could be written with them. Iterative: the document may nest deeply."""
-    stack = [doc]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, dict):
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-        elif isinstance(v, str) and not v.isascii():
-            bad = next((c for c in v if 0xD800 <= ord(c) <= 0xDFFF), None)
-            if bad is not None:
-                escape = f"\\u{ord(bad):04x}"
-                at = text.lower().find(escape)
-                line = text.count("\n", 0, at) + 1 if at >= 0 else None
-                raise InputError(
-                    f"string with an unpaired UTF-16 surrogate ({escape}): not Unicode", path, line
-                )
-
-
 def parse_json(text: str, path: str) -> ParsedFile:
-    doc = _loads(text, path)
+    doc = loads(text, path)
     if isinstance(doc, dict) and "schema" in doc:
         if doc["schema"] != SCHEMA:
             raise InputError(f"unknown schema {str(doc['schema'])[:60]!r} (expected {SCHEMA!r})", path)

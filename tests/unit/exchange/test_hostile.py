@@ -3,6 +3,7 @@ traceback — including when the report is written, in every output format."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,31 @@ def test_nesting_up_to_the_limit_is_read(tmp_path: Path) -> None:
     path.write_text(_domain_xml(extra=inner), encoding="utf-8")
     (out,) = [o for o in exchange.collect([str(path)]) if hasattr(o, "objects")]
     assert out.objects[0].props["Deep"].items == ("leaf",)  # type: ignore[attr-defined]
+
+
+def test_inputs_of_one_run_are_capped_in_bytes_and_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = tmp_path / "Get-AcceptedDomain.xml"
+    one.write_text(_domain_xml(), encoding="utf-8")
+    size = one.stat().st_size
+    two = tmp_path / "two.xml"
+    two.write_text(_domain_xml(), encoding="utf-8")
+    monkeypatch.setattr(exchange, "MAX_BYTES", size + 10)
+    exchange.collect([str(one)])  # within the cap
+    with pytest.raises(InputError, match=f"exports total {2 * size} bytes, more than the {size + 10}"):
+        exchange.collect([str(one), str(two)])
+    monkeypatch.setattr(exchange, "MAX_BYTES", 10**9)
+    rows = ",".join('{"Identity": "u%d", "AutoReplyState": "Enabled"}' % i for i in range(30))
+    many = tmp_path / "many.json"
+    many.write_text(f"[{rows}]", encoding="utf-8")
+    monkeypatch.setattr(exchange, "MAX_OBJECTS", 29)
+    with pytest.raises(InputError, match="more than 29 objects"):
+        exchange.collect([str(many)])
+
+
+def test_fifo_and_device_exports_are_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.json")
+    for path in (str(tmp_path / "pipe.json"), "/dev/zero"):
+        with pytest.raises(InputError, match="not a regular file"):
+            exchange.collect([path])

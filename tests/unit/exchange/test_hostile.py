@@ -125,7 +125,7 @@ def test_inputs_of_one_run_are_capped_in_bytes_and_objects(
     with pytest.raises(InputError, match=f"exports total {2 * size} bytes, more than the {size + 10}"):
         exchange.collect([str(one), str(two)])
     monkeypatch.setattr(exchange, "MAX_BYTES", 10**9)
-    rows = ",".join('{"Identity": "u%d", "AutoReplyState": "Enabled"}' % i for i in range(30))
+    rows = ",".join(f'{{"Identity": "u{i}", "AutoReplyState": "Enabled"}}' for i in range(30))
     many = tmp_path / "many.json"
     many.write_text(f"[{rows}]", encoding="utf-8")
     monkeypatch.setattr(exchange, "MAX_OBJECTS", 29)

@@ -19,6 +19,29 @@ from auditor.secrets import read_secret
 
 MAX_MESSAGE_BYTES = 20 * 1024 * 1024
 MAX_MESSAGES = 2000
+_MAX_DIGITS = 10  # UIDs and sizes are 32-bit numbers (RFC 3501); a longer one is hostile
+
+
+class _BoundedRead:
+    """imaplib reads a literal (``{n}``) of whatever size the server announces into memory: refuse
+    one larger than any message we would download."""
+
+    def read(self, size: int) -> bytes:
+        if size > MAX_MESSAGE_BYTES + 65536:
+            raise imaplib.IMAP4.abort(f"server sent a {size}-byte literal, more than any message read")
+        return super().read(size)  # type: ignore[misc]
+
+
+class _IMAP4(_BoundedRead, imaplib.IMAP4):
+    pass
+
+
+class _IMAP4_SSL(_BoundedRead, imaplib.IMAP4_SSL):
+    pass
+
+
+def _number(raw: bytes) -> int | None:
+    return int(raw) if raw.isdigit() and len(raw) <= _MAX_DIGITS else None
 
 
 @dataclass(frozen=True)
@@ -53,15 +76,16 @@ def fetch_messages(settings: ImapSettings, *, since_uid: int = 0) -> Iterator[tu
     """Yield ``(imap://host/folder;UID=n, raw bytes)`` for messages with UID above ``since_uid``."""
     try:
         if settings.tls == "ssl":
-            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+            conn: imaplib.IMAP4 = _IMAP4_SSL(
                 settings.host, settings.port, ssl_context=_context(settings), timeout=settings.timeout
             )
         else:
-            conn = imaplib.IMAP4(settings.host, settings.port, timeout=settings.timeout)
+            conn = _IMAP4(settings.host, settings.port, timeout=settings.timeout)
             if settings.tls == "starttls":
                 conn.starttls(ssl_context=_context(settings))
         conn.login(settings.user, settings.password())
-    except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
+    except (OSError, imaplib.IMAP4.error, ssl.SSLError, ValueError) as exc:
+        # ValueError: imaplib's int() of a literal size longer than Python converts
         raise ImapError(f"IMAP {settings.host}:{settings.port}: {exc}") from None
     try:
         typ, _ = conn.select(_quote(settings.folder), readonly=True)
@@ -70,12 +94,19 @@ def fetch_messages(settings: ImapSettings, *, since_uid: int = 0) -> Iterator[tu
         typ, data = conn.uid("SEARCH", f"UID {since_uid + 1}:*")
         if typ != "OK":
             raise ImapError("IMAP SEARCH failed")
-        uids = [int(u) for u in (data[0] or b"").split() if u.isdigit() and int(u) > since_uid]
+        uids: list[int] = []
+        for raw in (data[0] or b"").split():
+            uid = _number(raw)
+            if uid is None and raw.isdigit():
+                raise ImapError(f"IMAP {settings.host}: SEARCH answered a UID of {len(raw)} digits")
+            if uid is not None and uid > since_uid:
+                uids.append(uid)
         for uid in uids[-MAX_MESSAGES:]:
             # The size first: a hostile or huge message is skipped before any of it is downloaded.
             typ, meta = conn.uid("FETCH", str(uid), "(RFC822.SIZE)")
             size = re.search(rb"RFC822\.SIZE (\d+)", b" ".join(m for m in meta if isinstance(m, bytes)))
-            if typ != "OK" or size is None or int(size.group(1)) > MAX_MESSAGE_BYTES:
+            n = _number(size.group(1)) if size else None
+            if typ != "OK" or n is None or n > MAX_MESSAGE_BYTES:
                 continue
             typ, parts = conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
             if typ != "OK":
@@ -83,7 +114,7 @@ def fetch_messages(settings: ImapSettings, *, since_uid: int = 0) -> Iterator[tu
             for part in parts:
                 if isinstance(part, tuple) and len(part) == 2:
                     yield f"imap://{settings.host}/{settings.folder};UID={uid}", bytes(part[1])
-    except (OSError, imaplib.IMAP4.error) as exc:
+    except (OSError, imaplib.IMAP4.error, ValueError) as exc:
         raise ImapError(f"IMAP {settings.host}: {exc}") from None
     finally:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):

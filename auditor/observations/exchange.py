@@ -24,7 +24,7 @@ ENV_ONPREM = "OnPremises"
 ENV_ONLINE = "ExchangeOnline"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # hundreds of thousands in a large export
 class ExValue:
     """One property value as PowerShell displays it.
 

@@ -30,6 +30,7 @@ from auditor.model import (
     RunInfo,
 )
 from auditor.observations import KINDS
+from auditor.safeio import load_json
 
 SCHEMA_ID = "backscatter-audit/2"
 SCHEMA_V1 = "backscatter-audit/1"
@@ -197,16 +198,13 @@ def report_from_dict(doc: Any, path: str = "<report>") -> Report:
 
 
 def read_json(path: str) -> Any:
-    """The JSON document in ``path``; any problem is an :class:`InputError` naming the file."""
+    """The JSON document in ``path``; any problem is an :class:`InputError` naming the file.
+
+    Regular files only, size-capped, integers past Python's digit limit and unpaired surrogates
+    refused with file and line (:mod:`auditor.safeio`): a saved report is untrusted input too.
+    """
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise InputError("no such file", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", path) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not JSON: {exc.msg}", path, exc.lineno) from None
+        return load_json(path)
     except RecursionError:
         raise InputError("not a report: nested too deeply", path) from None
 

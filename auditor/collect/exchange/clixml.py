@@ -5,17 +5,22 @@ Layout: ``<Objs>`` → one ``<Obj>`` per output object → ``<Props>``/``<MS>`` 
 ``<ToString>`` and, for collections, an ``<LST>``), and ``<Ref RefId=…>`` pointing back at an object
 already written. Enums are nested objects whose ``<ToString>`` is the name.
 
-Safety: defusedxml is not a project dependency, so this module refuses any DOCTYPE (Export-Clixml
-never writes one; entity-expansion bombs need one) and parses the already-decoded text with the
-standard library's expat, which does not fetch external resources.
+Safety: defusedxml's parser refuses any DOCTYPE, entity declaration or external reference wherever
+it appears (Export-Clixml never writes one; entity-expansion bombs need one). The document is read
+as a stream: one top-level ``<Obj>`` is built as a tree at a time and dropped once converted, so
+memory follows the objects kept, not the XML's size; nesting is bounded (no recursion limit hit).
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import replace
-from xml.parsers import expat
+from typing import Any
+
+import defusedxml
+from defusedxml.ElementTree import DefusedXMLParser
 
 from auditor.collect.exchange import cmdlets
 from auditor.collect.exchange.parsed import ParsedFile
@@ -24,7 +29,8 @@ from auditor.observations.exchange import FORM_CLIXML, ExchangeCmdletOutput, ExO
 from auditor.observations.exchange_values import timespan_text
 
 NS = "{http://schemas.microsoft.com/powershell/2004/04}"
-_DOCTYPE = re.compile(r"<!DOCTYPE|<!ENTITY", re.I)
+MAX_DEPTH = 64  # element nesting; Export-Clixml's -Depth defaults to 2, the deepest real export ~12
+_FEED = 1 << 20  # characters handed to the parser at a time
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _SCALAR_TAGS = {
@@ -34,37 +40,34 @@ _SCALAR_TAGS = {
 _LIST_TAGS = ("LST", "IE", "STK", "QUE")
 
 
+class _LoneSurrogate(ValueError):
+    """An ``_xD800_``-style escape that is half of a UTF-16 pair: no Unicode text, no report."""
+
+
 def parse_clixml(text: str, path: str) -> ParsedFile:
     # The text is already decoded: an encoding declaration (utf-16) would now be wrong for expat.
     text = _DECLARATION.sub("", text, count=1)
-    if _DOCTYPE.search(text[: text.find("<Objs") if "<Objs" in text else len(text)]):
-        raise InputError(
-            "XML with a DOCTYPE/ENTITY declaration refused (Export-Clixml never writes one)", path
-        )
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
-        line = exc.position[0] if exc.position else None
-        raise InputError(f"malformed XML: {exc}".split(": line")[0], path, line) from None
-    if root.tag != NS + "Objs":
-        raise InputError("XML, but not an Export-Clixml file (no <Objs> root)", path)
     reader = _Reader()
-    positions = _positions(text)
     by_cmdlet: dict[str, list[ExObject]] = {}
     order: list[str] = []
-    index = 0
-    for child in root:
+
+    def add(child: ET.Element, obj_line: int, prop_lines: dict[str, int]) -> None:
         if child.tag != NS + "Obj":
-            continue  # a bare string or number written to the pipeline: not a config object
-        props = reader.props(child)
-        obj_line, prop_lines = positions[index] if index < len(positions) else (None, {})
-        index += 1
+            return  # a bare string or number written to the pipeline: not a config object
+        try:
+            props = reader.props(child)
+        except _LoneSurrogate as exc:
+            raise InputError(
+                f"text with an unpaired UTF-16 surrogate ({exc}): not Unicode", path, obj_line
+            ) from None
         props = {k: replace(v, line=prop_lines.get(k)) for k, v in props.items()}
         cmdlet = _type_cmdlet(child, reader) or cmdlets.infer_cmdlet(props) or ""
         if cmdlet not in by_cmdlet:
             by_cmdlet[cmdlet] = []
             order.append(cmdlet)
         by_cmdlet[cmdlet].append(ExObject(props=props, line=obj_line))
+
+    _stream(text, path, add)
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
     if not order:
         # An empty export is legitimate (Get-EdgeSubscription with no Edge), but only the file
@@ -91,38 +94,81 @@ def parse_clixml(text: str, path: str) -> ParsedFile:
     return ParsedFile(path=path, form=FORM_CLIXML, outputs=outputs)
 
 
-def _positions(text: str) -> list[tuple[int | None, dict[str, int]]]:
-    """Line of each top-level ``<Obj>`` and of its properties (ElementTree keeps no line numbers,
-    so a second, cheap pass with expat — the same parser underneath — records them)."""
-    out: list[tuple[int | None, dict[str, int]]] = []
-    depth = 0
-    parser = expat.ParserCreate(namespace_separator=" ")
+class _Objects:
+    """ElementTree parser target: below ``<Objs>``, builds one top-level element at a time and hands
+    it, with the lines of the element and of its properties, to ``emit`` when it ends."""
 
-    def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal depth
-        depth += 1
-        local = name.rsplit(" ", 1)[-1]
-        if depth == 2 and local == "Obj":
-            out.append((parser.CurrentLineNumber, {}))
-        elif depth == 4 and out and "N" in attrs:
-            out[-1][1].setdefault(attrs["N"], parser.CurrentLineNumber)
+    def __init__(
+        self, path: str, line: Callable[[], int], emit: Callable[[ET.Element, int, dict[str, int]], None]
+    ) -> None:
+        self.path, self.line, self.emit = path, line, emit
+        self.depth = 0
+        self.builder: ET.TreeBuilder | None = None
+        self.obj_line = 0
+        self.prop_lines: dict[str, int] = {}
 
-    def end(name: str) -> None:
-        nonlocal depth
-        depth -= 1
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise InputError(f"XML nested deeper than {MAX_DEPTH} elements", self.path, self.line())
+        if self.depth == 1:
+            if tag != NS + "Objs":
+                raise InputError("XML, but not an Export-Clixml file (no <Objs> root)", self.path)
+            return
+        if self.depth == 2:
+            self.builder = ET.TreeBuilder()
+            self.obj_line, self.prop_lines = self.line(), {}
+        elif self.depth == 4 and "N" in attrs:  # Objs > Obj > Props|MS > property
+            self.prop_lines.setdefault(attrs["N"], self.line())
+        assert self.builder is not None
+        self.builder.start(tag, attrs)
 
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
+    def end(self, tag: str) -> None:
+        if self.builder is not None:
+            self.builder.end(tag)
+            if self.depth == 2:
+                self.emit(self.builder.close(), self.obj_line, self.prop_lines)
+                self.builder = None
+        self.depth -= 1
+
+    def data(self, text: str) -> None:
+        if self.builder is not None:
+            self.builder.data(text)
+
+    def close(self) -> None:
+        return None
+
+
+def _stream(text: str, path: str, emit: Callable[[ET.Element, int, dict[str, int]], None]) -> None:
+    parser: Any = None
+    target = _Objects(path, lambda: int(parser.parser.CurrentLineNumber), emit)
+    parser = DefusedXMLParser(target=target, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     try:
-        parser.Parse(text, True)
-    except expat.ExpatError:
-        return []  # ElementTree accepted it; positions are only a convenience
-    return out
+        for i in range(0, len(text), _FEED):
+            parser.feed(text[i : i + _FEED])
+        parser.close()
+    except ET.ParseError as exc:
+        line = exc.position[0] if exc.position else None
+        raise InputError(f"malformed XML: {exc}".split(": line")[0], path, line) from None
+    except defusedxml.DefusedXmlException:
+        raise InputError(
+            "XML with a DOCTYPE/ENTITY declaration refused (Export-Clixml never writes one)",
+            path,
+            int(parser.parser.CurrentLineNumber),
+        ) from None
 
 
 def _unescape(text: str | None) -> str:
-    # CLIXML escapes control characters and some others as _xHHHH_.
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text or "")
+    # CLIXML escapes control characters and some others as _xHHHH_; a character beyond the BMP as
+    # its two UTF-16 halves, each escaped: pair them, and refuse a half on its own.
+    if not text or "_x" not in text:
+        return text or ""
+    out = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    try:
+        return out.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        bad = next(c for c in out if 0xD800 <= ord(c) <= 0xDFFF)
+        raise _LoneSurrogate(f"_x{ord(bad):04X}_") from None
 
 
 class _Reader:

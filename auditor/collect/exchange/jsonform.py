@@ -8,7 +8,6 @@ flattened to their type name (marked truncated).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from auditor.collect.exchange import cmdlets
@@ -32,6 +31,7 @@ from auditor.observations.exchange import (
     ExValue,
 )
 from auditor.observations.exchange_values import bool_text, ms_json_date
+from auditor.safeio import loads
 
 SCHEMA = "backscatter-audit-exchange/1"
 
@@ -40,12 +40,7 @@ _SCALAR_KEYS = ("IPAddressToString", "Address", "Domain", "SmtpAddress", "Distin
 
 
 def parse_json(text: str, path: str) -> ParsedFile:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg}", path, exc.lineno) from None
-    except RecursionError:
-        raise InputError("JSON nested too deeply", path) from None
+    doc = loads(text, path)
     if isinstance(doc, dict) and "schema" in doc:
         if doc["schema"] != SCHEMA:
             raise InputError(f"unknown schema {str(doc['schema'])[:60]!r} (expected {SCHEMA!r})", path)

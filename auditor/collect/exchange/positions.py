@@ -50,16 +50,27 @@ def element_spans(text: str, array_start: int) -> list[tuple[int, int]]:
     return spans
 
 
+# Every JSON string token; the text is valid JSON, so scanning token by token from an object's
+# start never lands inside a string. Those followed by ":" are keys.
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:)?')
+
+
 def object_lines(
     text: str, index: LineIndex, span: tuple[int, int], names: list[str]
 ) -> tuple[int, dict[str, int]]:
-    """Line of an object and of each of its (top-level) property keys found in its span."""
+    """Line of an object and of each of its (top-level) property keys found in its span.
+
+    One pass over the span (a search per key would be quadratic in a 50,000-key object); a key
+    name also used by a nested object is found at its first occurrence."""
     start, end = span
+    wanted = set(names)
     lines: dict[str, int] = {}
-    for name in names:
-        m = re.compile(r'"' + re.escape(name) + r'"\s*:').search(text, start, end)
-        if m:
-            lines[name] = index.line(m.start())
+    for m in _STRING.finditer(text, start, end):
+        key = m.group(1)
+        if m.group(2) and key in wanted and key not in lines:
+            lines[key] = index.line(m.start())
+            if len(lines) == len(wanted):
+                break
     return index.line(start), lines
 
 

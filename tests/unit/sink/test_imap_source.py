@@ -24,6 +24,7 @@ MESSAGES = {
 
 
 SIZES: dict[int, int] = {}
+HOSTILE: set[str] = set()  # misbehaviours of the fake server for the hostile-server tests
 
 
 class _Fake(socketserver.StreamRequestHandler):
@@ -52,16 +53,26 @@ class _Fake(socketserver.StreamRequestHandler):
                 continue
             elif verb == "UID" and " SEARCH " in rest.upper():
                 low = int(re.search(r"UID (\d+):\*", rest).group(1))  # type: ignore[union-attr]
-                self.wfile.write(
-                    b"* SEARCH " + b" ".join(str(u).encode() for u in MESSAGES if u >= low) + b"\r\n"
-                )
+                found = [str(u).encode() for u in MESSAGES if u >= low]
+                if "long-uid" in HOSTILE:
+                    found.append(b"9" * 5000)
+                self.wfile.write(b"* SEARCH " + b" ".join(found) + b"\r\n")
             elif verb == "UID" and " FETCH " in rest.upper():
                 uid = int(rest.split()[2])
                 body = MESSAGES[uid]
                 if "BODY.PEEK" not in rest.upper():
-                    self.wfile.write(
-                        b"* 1 FETCH (UID %d RFC822.SIZE %d)\r\n" % (uid, SIZES.get(uid, len(body)))
+                    size = (
+                        b"1" * 5000
+                        if "long-size" in HOSTILE and uid == 9
+                        else b"%d" % SIZES.get(uid, len(body))
                     )
+                    self.wfile.write(b"* 1 FETCH (UID %d RFC822.SIZE %s)\r\n" % (uid, size))
+                elif "huge-literal" in HOSTILE or "long-literal" in HOSTILE:
+                    # Announces a small message, then a literal far larger than any message (or
+                    # one whose size Python will not even convert), and sends little of it.
+                    n = b"9" * 5000 if "long-literal" in HOSTILE else b"%d" % (50 * 1024**3)
+                    self.wfile.write(b"* 1 FETCH (UID %d BODY[] {%s}\r\n" % (uid, n) + b"x" * 1000)
+                    return
                 else:
                     _Fake.bodies_sent.append(uid)
                     self.wfile.write(
@@ -78,6 +89,7 @@ def server() -> Iterator[int]:
     _Fake.commands = []
     _Fake.bodies_sent = []
     SIZES.clear()
+    HOSTILE.clear()
     srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Fake)
     srv.daemon_threads = True
     t = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -125,3 +137,22 @@ def test_oversized_messages_are_not_downloaded(server: int, tmp_path: Path) -> N
     s = ImapSettings("127.0.0.1", "auditor", port=server, tls="none", password_file=str(pw))
     assert list(dict(fetch_messages(s))) == ["imap://127.0.0.1/INBOX;UID=7"]
     assert _Fake.bodies_sent == [7]
+
+
+@pytest.mark.parametrize("mode", ["long-uid", "huge-literal", "long-literal"])
+def test_hostile_server_is_an_imap_error(server: int, tmp_path: Path, mode: str) -> None:
+    HOSTILE.add(mode)
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    s = ImapSettings("127.0.0.1", "auditor", port=server, tls="none", password_file=str(pw), timeout=5)
+    with pytest.raises(ImapError) as err:
+        list(fetch_messages(s))
+    assert "\n" not in str(err.value) and len(str(err.value)) < 300
+
+
+def test_absurd_size_is_skipped(server: int, tmp_path: Path) -> None:
+    HOSTILE.add("long-size")  # RFC822.SIZE of 5,000 digits for UID 9
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    s = ImapSettings("127.0.0.1", "auditor", port=server, tls="none", password_file=str(pw))
+    assert list(dict(fetch_messages(s))) == ["imap://127.0.0.1/INBOX;UID=7"]

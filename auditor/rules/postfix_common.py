@@ -110,7 +110,7 @@ _ARG_TAKERS = frozenset(
 
 # Template syntaxes found in real config generators (Jinja, Template Toolkit, %{x}, PH_X, @X@).
 _TEMPLATE_RE = re.compile(
-    r"(?<!\$)\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\[%.*?%\]|%\{[^}]*\}|(?<![\w%])%[a-z][a-z_]{2,}\b|\bPH_[A-Z0-9_]+|@[A-Z][A-Z0-9_]+@",
+    r"(?<!\$)\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\[%.*?%\]|%\{[^}]*\}|(?<![\w%])%[a-z][a-z_]{2,}\b|\bPH_[A-Z0-9_]+|@[A-Z][A-Z0-9_]+@|<%.*?%>|<&.*?&>",
     re.DOTALL,
 )
 # Conditionals whose "all options off" rendering is the else branch (or nothing), not nested.
@@ -170,7 +170,7 @@ def parse_restrictions(value: str) -> list[Restriction]:
 
 def has_template(text: str) -> bool:
     # every template syntax holds one of these: a 60 MB domain list is skipped without a regex scan
-    if not any(c in text for c in ("{", "%", "PH_", "@")):
+    if not any(c in text for c in ("{", "%", "PH_", "@", "<&")):
         return False
     return bool(_TEMPLATE_RE.search(text))
 

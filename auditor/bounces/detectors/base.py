@@ -28,13 +28,23 @@ DELAY = Caseless(
 SYSTEM_LOCALS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "mdaemon", "daemon")
 
 
+# An address-type prefix glued to an address: ``rfc822;a@b``, ``smtp=a@b`` (``=`` is legal in a
+# local part, so the address pattern alone would keep it), ``SMTP:a@b`` (Exchange), ``X400:``.
+_TYPE_PREFIX = re.compile(r"^(?:rfc822|smtp|utf-8|x400|x-[a-z0-9-]+|unknown)\s*[;:=]\s*", re.I)
+
+
+def strip_address_type(value: str) -> str:
+    """``rfc822; a@b`` / ``smtp=a@b`` / ``SMTP:a@b`` → ``a@b`` (other text unchanged)."""
+    return _TYPE_PREFIX.sub("", value.strip(), count=1)
+
+
 def addresses(text: str) -> list[str]:
-    """Addresses in the text, in order, lowercased, without duplicates."""
+    """Addresses in the text, in order, lowercased, without duplicates, address types stripped."""
     out: list[str] = []
     if "@" not in text:  # most lines: no regex scan needed
         return out
     for m in ADDRESS.finditer(text):
-        a = m.group(0).strip(".").lower()
+        a = strip_address_type(m.group(0).strip(".")).lower()
         if "@" in a and "." in a.split("@", 1)[1] and a not in out:
             out.append(a)
     return out

@@ -10,7 +10,7 @@ import re
 
 from auditor.bounces import status as st
 from auditor.bounces.caseless import Caseless
-from auditor.bounces.detectors.base import ADDRESS, Context, Detection, first_address
+from auditor.bounces.detectors.base import ADDRESS, Context, Detection, first_address, strip_address_type
 from auditor.observations.ndr import NdrRecipient
 
 FAMILY = "rfc3464"
@@ -60,8 +60,8 @@ def parse_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
 
 
 def _typed_value(value: str) -> str:
-    """``dns; host`` / ``rfc822; addr`` → the value after the type."""
-    return value.split(";", 1)[1].strip() if ";" in value else value.strip()
+    """``dns; host`` / ``rfc822; addr`` → the value after the type (also ``smtp=``, ``SMTP:``)."""
+    return value.split(";", 1)[1].strip() if ";" in value else strip_address_type(value)
 
 
 _QUOTED = re.compile(r'"[^"\r\n]{1,64}"@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,10}')

@@ -9,6 +9,7 @@ the way ``postconf`` prints them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from auditor.collect.postfix.expand import (
 from auditor.collect.postfix.maincf import MainCf, parse_main_cf
 from auditor.collect.postfix.mastercf import FIELDS, MasterCf, ServiceLine, parse_master_cf, stock_master_cf
 from auditor.collect.postfix.redact import is_secret_param, secret_flow
+from auditor.collect.postfix.templates import find_tokens
 from auditor.model import InputError, Location
 from auditor.observations.postfix import RULE_PARAMETERS, MasterService, ParamValue, TemplateToken
 
@@ -126,6 +128,21 @@ def _error_location(ctx: _Context, name: str, exc: ExpansionError) -> tuple[str 
     return (ctx.main.path, a.line) if a else (ctx.main.path, None)
 
 
+def _template_cause(ctx: _Context, name: str, exc: ExpansionError, raw: str = "") -> str:
+    """Why an expansion failed because of a template placeholder ('' when it did not).
+
+    ``relay_domains = <% $relay_domains %>`` or ``compatibility_level = {{ compat }}`` cannot be
+    expanded, but that is the template's doing: the rendered file decides, so it is not judged.
+    """
+    if name in ctx.templated or find_tokens(raw):
+        return f"{name} is a template placeholder"
+    if "compatibility level" in str(exc) and "compatibility_level" in ctx.templated:
+        return "compatibility_level is a template placeholder"
+    named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", str(exc)))
+    hit = sorted(named & ctx.templated)
+    return f"it depends on {hit[0]}, a template placeholder" if hit else ""
+
+
 def _expand(
     exp: Expander, lookup: Callable[[str], str | None], name: str, raw_params: frozenset[str]
 ) -> tuple[str, set[str]]:
@@ -224,12 +241,17 @@ def parse_files(directory: str) -> Parsed:
             unresolved = f"not judged: {exc}"
             value, used = _clip(a.raw if a else ""), {name}
         except ExpansionError as exc:
-            if name in known:
+            why = _template_cause(ctx, name, exc)
+            if why:  # the rendered file decides this value: not a broken config, just not judged
+                unresolved = f"not judged: {why}"
+                value, used = _clip(a.raw if a else ""), {name}
+            elif name in known:
                 path, line = _error_location(ctx, name, exc)
                 raise InputError(_failure(name, exc, secret), path, line) from None
-            where = f"{main.path}:{a.line if a else '?'}"
-            p.notes.append(f"{where}: {_failure(name, exc, secret)} (unused parameter, kept raw)")
-            value, used = normalize(a.raw if a else ""), {name}
+            else:
+                where = f"{main.path}:{a.line if a else '?'}"
+                p.notes.append(f"{where}: {_failure(name, exc, secret)} (unused parameter, kept raw)")
+                value, used = normalize(a.raw if a else ""), {name}
         if used & host_computed:
             p.host_dependent.add(name)
         templated = bool(used & ctx.templated) or bool(unresolved)
@@ -300,8 +322,12 @@ def _service(
             unresolved = f"not judged: {exc}"
             value, used = _clip(o.raw), {o.name}
         except ExpansionError as exc:
-            secret = o.name in p.secret_flow or is_secret_param(o.name)
-            raise InputError(f"{sid}: -o {_failure(o.name, exc, secret)}", master.path, o.line) from None
+            why = _template_cause(ctx, o.name, exc, o.raw)
+            if not why:
+                secret = o.name in p.secret_flow or is_secret_param(o.name)
+                raise InputError(f"{sid}: -o {_failure(o.name, exc, secret)}", master.path, o.line) from None
+            unresolved = f"not judged: {why}"
+            value, used = _clip(o.raw), {o.name}
         if used & host_computed:
             p.host_dependent.add(f"{index}/{o.name}")
         own = [t for t in tokens_by_line.get(o.line, []) if t in o.raw]

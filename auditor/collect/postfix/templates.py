@@ -1,8 +1,9 @@
 """Recognise unrendered template placeholders in config files.
 
-Config management ships main.cf/master.cf as templates: Jinja (``{{ x }}``, ``{% if %}``,
-``{# #}``), Template Toolkit (``[% x %]``), ``%{x}`` (modoboa), ``PH_X`` (iRedMail samples) and
-autoconf ``@X@``. A value holding one is not what the server runs, so it is marked templated.
+Config management ships main.cf/master.cf as templates: Jinja and Go (``{{ x }}``, ``{{ .X }}``,
+``{% if %}``, ``{# #}``), Template Toolkit (``[% x %]``), ERB (``<%= x %>``, ``<% if %>``), Mason
+(``<% $x %>``, ``<& comp &>``, ``% perl`` lines), ``%{x}`` (modoboa), ``PH_X`` (iRedMail samples)
+and autoconf ``@X@``. A value holding one is not what the server runs, so it is marked templated.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ _TOKEN = re.compile(
     r"|%\{[A-Za-z_][\w.]*\}"
     r"|\bPH_[A-Z0-9_]+\b"
     r"|@[A-Z][A-Z0-9_]*@"
+    r"|<%.*?%>"  # ERB (<%= x %>, <% if %>) and Mason (<% $x %>)
+    r"|<&.*?&>"  # Mason component calls
 )
-_BLOCK = re.compile(r"\{%.*?%\}|\{#.*?#\}|\[%.*?%\]|\{\{-?\s*\"\\n\"\s*-?\}\}")
+_BLOCK = re.compile(r"\{%.*?%\}|\{#.*?#\}|\[%.*?%\]|\{\{-?\s*\"\\n\"\s*-?\}\}|<%(?!=).*?%>")
 _PREFIX = re.compile(r"\s*(%\{[A-Za-z_][\w.]*\})")
 
 
@@ -38,12 +41,16 @@ def _might_hold(text: str) -> bool:
         or "%{" in text
         or "PH_" in text
         or ("@" in text)
+        or "<%" in text
+        or "<&" in text
     )
 
 
 def is_template_only_line(stripped: str) -> bool:
     """A line that is only template control (``{% if x %}``, ``[% END %]``): skipped, with a token."""
-    if not (stripped.startswith("{") or stripped.startswith("[%")):
+    if stripped.startswith("% ") or stripped == "%":
+        return True  # a Mason Perl line; no Postfix line starts with "% "
+    if not (stripped.startswith("{") or stripped.startswith("[%") or stripped.startswith("<%")):
         return False
     return not _BLOCK.sub("", stripped).strip()
 

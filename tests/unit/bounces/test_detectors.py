@@ -116,3 +116,34 @@ def test_delay_warning_in_text_layout() -> None:
     assert a.family == "exim"
     assert a.kind == "delay"
     assert a.recipients[0].status == "4.7.1"
+
+
+def _dsn(final_recipient: str) -> bytes:
+    return (
+        b"From: MAILER-DAEMON@mx.victim.example\r\nTo: bsa-tok@sink.example\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nI could not deliver your message.\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.victim.example\r\n\r\n"
+        b"Final-Recipient: " + final_recipient.encode() + b"\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        b"Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--B--\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "rfc822; nobody@victim.example",
+        "rfc822;nobody@victim.example",
+        "RFC822; <nobody@victim.example>",
+        "smtp; nobody@victim.example",
+        "smtp=nobody@victim.example",  # '=' is legal in a local part: the type must still go
+        "SMTP:nobody@victim.example",  # Exchange's proxy-address form
+        "nobody@victim.example",  # no type at all
+    ],
+)
+def test_address_type_prefixes_are_stripped_in_any_form(field: str) -> None:
+    a = analyse_bytes(_dsn(field))
+    assert a.kind == "failure"
+    assert [r.address for r in a.recipients] == ["nobody@victim.example"], field

@@ -208,7 +208,7 @@ def test_table_over_the_size_cap(tmp_path: Path) -> None:
 
 
 def test_many_wildcards_are_kept_bounded(tmp_path: Path, no_postmap: None) -> None:
-    from auditor.collect.postfix.model import MAX_CONTENTS
+    from auditor.observations.postfix import MAX_CONTENTS
 
     table = "".join(f"@d{i}.example OK\n" for i in range(MAX_CONTENTS + 100))
     d = write_config(

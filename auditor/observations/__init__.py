@@ -13,6 +13,7 @@ from auditor.observations.audit import AuditGap
 from auditor.observations.directory import DirectoryRecipients
 from auditor.observations.dns import DnsMx
 from auditor.observations.exchange import ExchangeCmdletOutput, ExchangeRun
+from auditor.observations.logs import PostfixLogEvidence, PostfixQueueSnapshot
 from auditor.observations.ndr import CapturedNdr
 from auditor.observations.postfix import LdapMapCheck, PostfixConfig
 from auditor.observations.smtp import DataProbeResult, ProbeResult
@@ -29,6 +30,8 @@ KINDS: dict[str, type[Observation]] = {
         ExchangeRun,
         LdapMapCheck,
         PostfixConfig,
+        PostfixLogEvidence,
+        PostfixQueueSnapshot,
         ProbeResult,
     )
 }

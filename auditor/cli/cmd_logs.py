@@ -80,7 +80,11 @@ def run_postfix(args: argparse.Namespace) -> int:
         observations.append(collect_postfix_queue(args.queue))
     if args.queue_live:
         observations.append(collect_postfix_queue(live_dir=args.queue_live))
-    inputs = [*args.files, *([args.queue] if args.queue else []), *([args.queue_live] if args.queue_live else [])]
+    inputs = [
+        *args.files,
+        *([args.queue] if args.queue else []),
+        *([args.queue_live] if args.queue_live else []),
+    ]
     report = build_report(
         observations,
         command="logs postfix " + " ".join(inputs),

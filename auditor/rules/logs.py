@@ -125,7 +125,7 @@ def _log_evidence(o: PostfixLogEvidence) -> list[Evidence]:
 @rule(
     "PF-LOG-001",
     title="Log evidence of backscatter (notifications for mail from outside)",
-    family="postfix",
+    family="logs",  # judged from logs, not from a PostfixConfig (the postfix family's input)
     cause="confirmed-backscatter",
     controls=("OPERATOR-NO-BACKSCATTER",),
     severity=Severity.HIGH,
@@ -273,7 +273,7 @@ def _judge_queue(q: PostfixQueueSnapshot, r: Rule) -> Iterator[Finding]:
             remediation=Remediation(
                 text="Read the log for these queue ids (PF-LOG-001 on the mail log gives the cause). "
                 "Once the cause is fixed, delete the stuck notices: "
-                "mailq | tail -n +2 | grep -v '^ *(' | awk 'BEGIN { RS = \"\" } $7 == \"MAILER-DAEMON\" "
+                'mailq | tail -n +2 | grep -v \'^ *(\' | awk \'BEGIN { RS = "" } $7 == "MAILER-DAEMON" '
                 "{ print $1 }' | tr -d '*!' | postsuper -d -"
             ),
         )

@@ -42,7 +42,9 @@ _BOUNCE_DAEMONS = frozenset((b"bounce", b"defer", b"trace"))
 _QID = re.compile(
     rb"([0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+): "
 )
-_QID_ONLY = re.compile(rb"[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+")
+_QID_ONLY = re.compile(
+    rb"[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+"
+)
 _CLIENT = re.compile(rb"client=([^\[,\s]*)\[([^\]]*)\]")
 _ORIG_CLIENT = re.compile(rb"orig_client=([^\[,\s]*)\[([^\]]*)\]")
 _ORIG_QID = re.compile(rb"orig_queue_id=([0-9A-Za-z]+)")
@@ -120,6 +122,7 @@ class _Notice:
 class _Rec:
     __slots__ = (
         "born",
+        "client",
         "deferred",
         "entry",
         "entry_ref",
@@ -128,7 +131,6 @@ class _Rec:
         "last",
         "loopback",
         "notice",
-        "client",
         "queued",
         "sender",
         "via",
@@ -220,6 +222,7 @@ class PostfixLogTracker:
         self.examples: list[_Example] = []
         self._per_cause: dict[tuple[str, str], int] = {}
         self._since_sweep = 0
+        self._last_host = b""
 
     # -- input ------------------------------------------------------------------------------------
 
@@ -239,7 +242,7 @@ class PostfixLogTracker:
             shown = _s(line[:80]).encode("unicode_escape").decode("ascii")
             self.skipped_examples.append(LogLine(self.inputs[idx], lineno, f"{reason}: {shown}"))
 
-    def line(self, idx: int, lineno: int, line: bytes) -> None:  # noqa: C901 - the dispatch, kept flat for speed
+    def line(self, idx: int, lineno: int, line: bytes) -> None:
         self.lines_read += 1
         if len(line) >= MAX_LINE:
             self._skip(idx, lineno, f"longer than {MAX_LINE} bytes", line)
@@ -263,13 +266,15 @@ class PostfixLogTracker:
         if self.last_time is None or now > self.last_time:
             self.last_time = now
         host = h.host
+        if host != self._last_host:
+            self._last_host = host
+            if len(self.hosts) < 100:
+                self.hosts.setdefault(_s(host), None)
         msg = h.msg
         m = _QID.match(msg)
         if m is None:
             if daemon == b"master" and msg.startswith(b"daemon started"):
                 self.restarts += 1
-            if len(self.hosts) < 100:
-                self.hosts.setdefault(_s(host), None)
             return
         qid = m.group(1)
         rest = msg[m.end() :]
@@ -317,9 +322,8 @@ class PostfixLogTracker:
             nm = _NOTICE.match(rest)
             if nm is not None:
                 self._notification(key, host, nm, now, (idx, lineno, line[:_TEXT]), h.day)
-        elif daemon == b"postsuper":
-            if rest.startswith(b"removed"):
-                self.table.pop(key, None)
+        elif daemon == b"postsuper" and rest.startswith(b"removed"):
+            self.table.pop(key, None)
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -386,6 +390,7 @@ class PostfixLogTracker:
     ) -> None:
         dm = _DELIVERY.match(rest)
         if dm is None:
+            self._skip(ref[0], ref[1], "unrecognised Postfix delivery line", ref[2])
             return
         rec = self._get(key, now)
         status = dm.group(4)
@@ -394,10 +399,16 @@ class PostfixLogTracker:
             cm = _CHILD.search(text)
             if cm is not None:
                 child = self.table.get((key[0], cm.group(1)))
-                if child is not None and child is not rec and (child.zone == "unknown" or child.loopback):
-                    if child.born >= rec.born:
-                        how = "forwarded as" if b"forwarded as" in text else "re-injected as"
-                        self._inherit(child, rec, f"{_s(key[1])} {how} {_s(cm.group(1))}")
+                # Only a copy born after the original, not yet traced elsewhere (a remote server's
+                # "queued as" id is not in this host's table).
+                if (
+                    child is not None
+                    and child is not rec
+                    and (child.zone == "unknown" or child.loopback)
+                    and child.born >= rec.born
+                ):
+                    how = "forwarded as" if b"forwarded as" in text else "re-injected as"
+                    self._inherit(child, rec, f"{_s(key[1])} {how} {_s(cm.group(1))}")
             return
         attempt = (daemon, dm.group(2), dm.group(3), status, text, dm.group(1), ref)
         if status == b"deferred":

@@ -31,7 +31,9 @@ def _domain(address: str) -> str:
     return address[at + 1 :].lower() if at >= 0 else "(no domain)"
 
 
-def _snapshot(lines: Iterable[tuple[int, bytes]], source: str, *, complete: bool, error: str = "") -> PostfixQueueSnapshot:
+def _snapshot(
+    lines: Iterable[tuple[int, bytes]], source: str, *, complete: bool, error: str = ""
+) -> PostfixQueueSnapshot:
     messages = null_all = null_deferred = skipped = 0
     skipped_examples: list[LogLine] = []
     by_domain: dict[str, int] = {}
@@ -64,7 +66,9 @@ def _snapshot(lines: Iterable[tuple[int, bytes]], source: str, *, complete: bool
         if doc.get("queue_name") != "deferred":
             continue
         null_deferred += 1
-        addrs = [r.get("address", "") for r in rcpts if isinstance(r, dict) and isinstance(r.get("address"), str)]
+        addrs = [
+            r.get("address", "") for r in rcpts if isinstance(r, dict) and isinstance(r.get("address"), str)
+        ]
         for a in addrs:
             d = _domain(a)
             if len(domains) < 100_000:
@@ -124,7 +128,10 @@ def collect_postfix_queue(
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout or b""
             return _snapshot(
-                enumerate(out.splitlines(), 1), source, complete=False, error=f"postqueue timed out after {timeout:.0f} s"
+                enumerate(out.splitlines(), 1),
+                source,
+                complete=False,
+                error=f"postqueue timed out after {timeout:.0f} s",
             )
         if proc.returncode != 0:
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 
 _MONTHS = {
     m.encode(): i
-    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
 }
 
 # Groups: 1 mon, 2 day, 3 h, 4 m, 5 s | 6 date, 7 h, 8 m, 9 s, 10 tz | 11 host, 12 prog, 13 pid, 14 msg

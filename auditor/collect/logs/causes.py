@@ -31,6 +31,8 @@ _UNREACHABLE = re.compile(
     rb"lost connection|host not found|name service error|temporary failure|conversation with",
     re.I,
 )
+_QUOTA_CODES = frozenset((b"5.2.2", b"4.2.2"))
+_UNKNOWN_CODES = frozenset((b"5.1.1", b"5.1.0", b"5.1.6", b"4.1.1"))  # not 5.1.10 (null MX)
 _OWN_AGENTS = frozenset((b"local", b"virtual", b"error", b"discard", b"retry"))
 _FILTER_PORTS = re.compile(rb"\]:100(?:2[4-9]|[3-9]\d)\b")  # amavis/spamassassin conventions: 10024…
 
@@ -39,14 +41,14 @@ def classify(agent: bytes, relay: bytes, dsn: bytes, status: bytes, text: bytes)
     """The cause id of one delivery line (status bounced, deferred or expired)."""
     if status == b"expired":
         return "expiry"
-    if dsn.startswith((b"5.2.2", b"4.2.2")) or _QUOTA.search(text):
+    if dsn in _QUOTA_CODES or _QUOTA.search(text):
         return "quota"
     if _RELAY.search(text):
         return "relay-access"
     loopback_relay = relay.startswith((b"127.", b"localhost", b"[::1]", b"::1")) or b"[127." in relay
     if agent == b"pipe" or (_PIPE.search(text) and agent not in (b"smtp", b"lmtp")):
         return "pipe-command"
-    if _UNKNOWN.search(text) or dsn.startswith((b"5.1.1", b"5.1.0", b"5.1.6", b"4.1.1")):
+    if _UNKNOWN.search(text) or dsn in _UNKNOWN_CODES:
         if agent in _OWN_AGENTS or relay in (b"none", b"local", b"virtual"):
             return "unknown-recipient"
         return "inside-server-reject"

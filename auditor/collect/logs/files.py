@@ -94,10 +94,10 @@ def _open(inp: Input) -> BinaryIO:
 
 
 class LineReader:
-    """Yield ``(line number, line bytes)`` of one input; errors end the input and are kept.
+    """Lines of one input, numbered from 1; errors end the input and are kept in ``error``.
 
-    A line longer than :data:`MAX_LINE` is yielded cut to exactly ``MAX_LINE`` bytes (the caller
-    reports it as skipped); the rest of it is read and dropped, so memory stays bounded.
+    A line longer than ``max_line`` is given cut to exactly ``max_line`` bytes (the caller reports
+    it as skipped); the rest of it is read and dropped, so memory stays bounded.
     """
 
     def __init__(self, inp: Input, max_line: int = MAX_LINE) -> None:
@@ -107,6 +107,11 @@ class LineReader:
         self.lines = 0
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        for start, lines in self.batches():
+            yield from enumerate(lines, start + 1)
+
+    def batches(self) -> Iterator[tuple[int, list[bytes]]]:
+        """(number of lines before the batch, the batch's lines): one read's worth at a time."""
         try:
             fh = _open(self.input)
         except OSError as exc:
@@ -126,39 +131,33 @@ class LineReader:
                 if not chunk:
                     break
                 parts = chunk.split(b"\n")
-                if len(parts) == 1:  # no newline in this chunk
-                    if dropping:
-                        continue
-                    partial += chunk
-                    if len(partial) > limit:
-                        lineno += 1
-                        yield lineno, partial[:limit]
-                        partial, dropping = b"", True
-                    continue
-                first = parts[0]
-                if dropping:
-                    dropping = False  # the overlong line ends here; it was already yielded
-                else:
-                    first = partial + first
-                    lineno += 1
-                    if len(first) > limit:
-                        first = first[:limit]
-                    yield lineno, first
                 last = parts.pop()
-                for i in range(1, len(parts)):
-                    line = parts[i]
-                    lineno += 1
-                    if len(line) > limit:
-                        line = line[:limit]
-                    yield lineno, line
+                if not parts:  # no newline in this chunk
+                    if not dropping:
+                        partial += last
+                        if len(partial) > limit:
+                            yield lineno, [partial[:limit]]
+                            lineno += 1
+                            partial, dropping = b"", True
+                    continue
+                if dropping:
+                    del parts[0]  # the overlong line ends here; it was already given
+                    dropping = False
+                elif partial:
+                    parts[0] = partial + parts[0]
+                if parts and max(map(len, parts)) > limit:
+                    parts = [p[:limit] if len(p) > limit else p for p in parts]
+                if parts:
+                    yield lineno, parts
+                    lineno += len(parts)
                 partial = last
                 if len(partial) > limit:
+                    yield lineno, [partial[:limit]]
                     lineno += 1
-                    yield lineno, partial[:limit]
                     partial, dropping = b"", True
             if partial and not dropping:
+                yield lineno, [partial]
                 lineno += 1
-                yield lineno, partial
         finally:
             self.lines = lineno
             if fh is not sys.stdin.buffer:

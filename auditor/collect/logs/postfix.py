@@ -39,12 +39,14 @@ _BOUNCE_DAEMONS = frozenset((b"bounce", b"defer", b"trace"))
 
 # Short ids: 5 hex digits of microseconds + hex inode. Long ids (enable_long_queue_ids): base-52
 # seconds and microseconds (no vowels), "z", base-51 inode.
-_QID = re.compile(
-    rb"([0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+): "
+_QID_RE = rb"[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+"
+_QID = re.compile(rb"(" + _QID_RE + rb"): ")
+# The common shape in one match: RFC 3164 time, host, program[pid], queue id (optional), the rest.
+_FAST = re.compile(
+    rb"([A-Z][a-z]{2} [ 0-3]\d [0-2]\d:[0-5]\d:[0-6]\d) (\S+) ([^\s\[\]:]+)\[\d+\]: "
+    rb"(?:(" + _QID_RE + rb"): )?(.*)"
 )
-_QID_ONLY = re.compile(
-    rb"[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+"
-)
+_QID_ONLY = re.compile(_QID_RE)
 _CLIENT = re.compile(rb"client=([^\[,\s]*)\[([^\]]*)\]")
 _ORIG_CLIENT = re.compile(rb"orig_client=([^\[,\s]*)\[([^\]]*)\]")
 _ORIG_QID = re.compile(rb"orig_queue_id=([0-9A-Za-z]+)")
@@ -54,6 +56,7 @@ _DELIVERY = re.compile(
 _FROM = re.compile(rb"from=<([^>]*)>")
 _NOTICE = re.compile(rb"(sender|postmaster) (non-delivery|delay|delivery status) notification: (\S+)")
 _CHILD = re.compile(rb"(?:queued as|forwarded as) ([0-9A-Za-z]+)")
+_LOOPBACK_RELAY = re.compile(rb"(?:localhost|127\.[\d.]+|\[?::1\]?)\[(?:127\.[\d.]+|::1)\]")
 _KIND = {b"non-delivery": "non-delivery", b"delay": "delay", b"delivery status": "delivery-status"}
 
 DEFAULT_LIFETIME = 7 * 86400  # longer than maximal_queue_lifetime (5d) with the defaults
@@ -221,18 +224,84 @@ class PostfixLogTracker:
         self.double = self.bs_double = 0
         self.examples: list[_Example] = []
         self._per_cause: dict[tuple[str, str], int] = {}
-        self._since_sweep = 0
         self._last_host = b""
 
     # -- input ------------------------------------------------------------------------------------
 
     def feed(self, inp: Input) -> None:
+        """Read one input. The common line shape (RFC 3164 / maillog_file) is matched by one
+        expression; any other line goes through :meth:`line`."""
         idx = len(self.inputs)
         self.inputs.append(inp.name)
         self.clock.start_input(inp.name, inp.mtime)
         reader = LineReader(inp)
-        for lineno, line in reader:
-            self.line(idx, lineno, line)
+        fast = _FAST.match
+        bsd = self.clock.bsd
+        daemons = DAEMONS
+        last_ts = b""
+        now, day = 0, ""
+        last_host = b""
+        read = postfix = other = 0
+        first = self.first_time
+        last = self.last_time if self.last_time is not None else -(1 << 62)
+        progs: dict[bytes, bytes | None] = {}  # program name → Postfix daemon (None: not Postfix)
+        for start, batch in reader.batches():
+            if self.table:
+                self._sweep(now)  # once per read (~1 MiB): idle and abandoned records go
+            for lineno, line in enumerate(batch, start + 1):
+                m = fast(line)
+                if m is None or len(line) >= MAX_LINE:
+                    self.line(idx, lineno, line)
+                    last_ts = b""  # line() may have moved the clock
+                    continue
+                ts, host, prog, qid, rest = m.groups()
+                if ts != last_ts:
+                    val = bsd(ts[:3], ts[4:6], ts[7:9], ts[10:12], ts[13:15])
+                    if val is None:
+                        self.line(idx, lineno, line)
+                        last_ts = b""
+                        continue
+                    last_ts = ts
+                    now, day = val
+                    if first is None:
+                        first = now
+                    if now > last:
+                        last = now
+                read += 1
+                daemon = progs.get(prog, b"")
+                if daemon == b"":
+                    slash = prog.rfind(b"/")
+                    daemon = prog[slash + 1 :] if slash >= 0 and prog[slash + 1 :] in daemons else None
+                    if len(progs) < 10_000:
+                        progs[prog] = daemon
+                if daemon is None:
+                    if prog == b"postfix":
+                        postfix += 1
+                    else:
+                        other += 1
+                    continue
+                postfix += 1
+                if host != last_host:
+                    last_host = host
+                    if len(self.hosts) < 100:
+                        self.hosts.setdefault(_s(host), None)
+                if qid is None:
+                    if daemon == b"master" and rest.startswith(b"daemon started"):
+                        self.restarts += 1
+                    continue
+                # The two commonest lines carry nothing to follow: cleanup's message-id (qmgr's
+                # from= opens the record too) and a plain successful delivery.
+                if daemon == b"cleanup" and rest.startswith(b"message-id="):
+                    continue
+                if b", status=sent (" in rest and b" as " not in rest:
+                    continue
+                self._queue_line(idx, lineno, line, now, day, host, daemon, qid, rest)
+        self.lines_read += read
+        self.postfix_lines += postfix
+        self.other_program_lines += other
+        if first is not None:
+            self.first_time = first if self.first_time is None else min(first, self.first_time)
+            self.last_time = last if self.last_time is None else max(last, self.last_time)
         if reader.error:
             self.read_errors.append(reader.error)
 
@@ -243,47 +312,55 @@ class PostfixLogTracker:
             self.skipped_examples.append(LogLine(self.inputs[idx], lineno, f"{reason}: {shown}"))
 
     def line(self, idx: int, lineno: int, line: bytes) -> None:
+        """One line of any accepted shape (the slow, general path)."""
         self.lines_read += 1
         if len(line) >= MAX_LINE:
             self._skip(idx, lineno, f"longer than {MAX_LINE} bytes", line)
             return
         if line[-1:] == b"\r":
             line = line[:-1]
-        h = self.headers.parse(line)
+        h = self.headers.split(line)
         if h is None:
             self._skip(idx, lineno, "not a syslog line" if line.strip() else "empty line", line)
             return
-        prog = h.prog
+        now, day, host, prog, msg = h
         slash = prog.rfind(b"/")
         daemon = prog[slash + 1 :] if slash >= 0 else prog
         if daemon not in DAEMONS or (slash < 0 and daemon != b"postfix"):
             self.other_program_lines += 1
             return
         self.postfix_lines += 1
-        now = h.time
         if self.first_time is None:
             self.first_time = now
         if self.last_time is None or now > self.last_time:
             self.last_time = now
-        host = h.host
-        if host != self._last_host:
-            self._last_host = host
-            if len(self.hosts) < 100:
-                self.hosts.setdefault(_s(host), None)
-        msg = h.msg
+        if len(self.hosts) < 100:
+            self.hosts.setdefault(_s(host), None)
         m = _QID.match(msg)
         if m is None:
             if daemon == b"master" and msg.startswith(b"daemon started"):
                 self.restarts += 1
             return
-        qid = m.group(1)
-        rest = msg[m.end() :]
+        self._queue_line(idx, lineno, line, now, day, host, daemon, m.group(1), msg[m.end() :])
+
+    def _queue_line(
+        self,
+        idx: int,
+        lineno: int,
+        line: bytes,
+        now: int,
+        day: str,
+        host: bytes,
+        daemon: bytes,
+        qid: bytes,
+        rest: bytes,
+    ) -> None:
+        """A line about one queue id: follow the message."""
+        if rest[-1:] == b"\r":
+            rest = rest[:-1]
         key = (host, qid)
-        self._since_sweep += 1
-        if self._since_sweep >= 65536:
-            self._sweep(now)
         if rest.startswith(b"to=<"):
-            self._delivery(key, daemon, rest, now, (idx, lineno, line[:_TEXT]), h.day)
+            self._delivery(key, daemon, rest, now, (idx, lineno, line[:_TEXT]), day)
         elif daemon in _ENTRY_DAEMONS:
             if rest.startswith(b"client="):
                 self._smtpd_entry(key, daemon, rest, now, (idx, lineno, line[:_TEXT]))
@@ -321,7 +398,7 @@ class PostfixLogTracker:
         elif daemon in _BOUNCE_DAEMONS:
             nm = _NOTICE.match(rest)
             if nm is not None:
-                self._notification(key, host, nm, now, (idx, lineno, line[:_TEXT]), h.day)
+                self._notification(key, host, nm, now, (idx, lineno, line[:_TEXT]), day)
         elif daemon == b"postsuper" and rest.startswith(b"removed"):
             self.table.pop(key, None)
 
@@ -350,7 +427,6 @@ class PostfixLogTracker:
         return rec
 
     def _sweep(self, now: int) -> None:
-        self._since_sweep = 0
         table = self.table
         while table:
             key, rec = next(iter(table.items()))
@@ -365,7 +441,8 @@ class PostfixLogTracker:
         rec = self._new(key, now)
         rec.entry = _s(daemon)
         rec.entry_ref = ref
-        cm = _ORIG_CLIENT.search(rest) or _CLIENT.match(rest)
+        forwarded = b"orig_" in rest  # XFORWARD from a content filter: the real client and parent id
+        cm = (_ORIG_CLIENT.search(rest) if forwarded else None) or _CLIENT.match(rest)
         if cm is not None:
             rec.client = cm.group(1) + b"[" + cm.group(2) + b"]"
             rec.zone = self.trust.zone(cm.group(2))
@@ -373,7 +450,7 @@ class PostfixLogTracker:
         if b"sasl_username=" in rest:
             rec.zone = "inside"  # authenticated submission: the sender is the site's own user
             rec.entry = rec.entry + "+sasl"
-        om = _ORIG_QID.search(rest)
+        om = _ORIG_QID.search(rest) if forwarded else None
         if om is not None:
             parent = self.table.get((key[0], om.group(1)))
             if parent is not None:
@@ -399,6 +476,10 @@ class PostfixLogTracker:
             cm = _CHILD.search(text)
             if cm is not None:
                 child = self.table.get((key[0], cm.group(1)))
+                forward = b"forwarded as" in text
+                if child is None and (forward or _LOOPBACK_RELAY.match(dm.group(2))):
+                    # local(8)'s forward, or a filter on this host: the copy is ours, opened here.
+                    child = self._new((key[0], cm.group(1)), now)
                 # Only a copy born after the original, not yet traced elsewhere (a remote server's
                 # "queued as" id is not in this host's table).
                 if (
@@ -407,7 +488,7 @@ class PostfixLogTracker:
                     and (child.zone == "unknown" or child.loopback)
                     and child.born >= rec.born
                 ):
-                    how = "forwarded as" if b"forwarded as" in text else "re-injected as"
+                    how = "forwarded as" if forward else "re-injected as"
                     self._inherit(child, rec, f"{_s(key[1])} {how} {_s(cm.group(1))}")
             return
         attempt = (daemon, dm.group(2), dm.group(3), status, text, dm.group(1), ref)

@@ -118,7 +118,9 @@ class Clock:
         month = _MONTHS.get(mon)
         if month is None:
             return None
-        d = int(day)
+        d, hh, mm, ss = int(day), int(h), int(m), int(s)
+        if not (0 <= hh < 24 and 0 <= mm < 60 and 0 <= ss < 61):
+            return None
         if self.year is None:
             self.year = self._infer(month, d)
             self.last_month = month
@@ -133,7 +135,7 @@ class Clock:
         base, dstr = self._day(year, month, d)
         if base < 0:
             return None
-        return base + int(h) * 3600 + int(m) * 60 + int(s), dstr
+        return base + hh * 3600 + mm * 60 + ss, dstr
 
     def iso(self, date: bytes, h: bytes, m: bytes, s: bytes, tz: bytes | None) -> tuple[int, str] | None:
         try:
@@ -157,6 +159,41 @@ class HeaderParser:
         self._last_val: tuple[int, str] = (0, "")
 
     def parse(self, line: bytes) -> Header | None:
+        parts = self.split(line)
+        return None if parts is None else Header(*parts)
+
+    def split(self, line: bytes) -> tuple[int, str, bytes, bytes, bytes] | None:
+        """(time, day, host, program, message) of one line, or None when it is no syslog line.
+
+        The common RFC 3164 / maillog_file shape is cut by position (no regular expression);
+        everything else goes through the full patterns.
+        """
+        if line[15:16] == b" " and line[3:4] == b" " and line[9:10] == b":" and line[12:13] == b":":
+            ts = line[:15]
+            if ts != self._last_ts:
+                try:
+                    val = self.clock.bsd(line[:3], line[4:6], line[7:9], line[10:12], line[13:15])
+                except ValueError:
+                    val = None
+                if val is None:
+                    return self._slow(line)
+                self._last_ts, self._last_val = ts, val
+            sp = line.find(b" ", 16)
+            if sp > 16:
+                colon = line.find(b": ", sp + 1)
+                if colon > sp + 1:
+                    tag = line[sp + 1 : colon]
+                    if b" " not in tag:
+                        br = tag.find(b"[")
+                        if br < 0:
+                            t, day = self._last_val
+                            return t, day, line[16:sp], tag, line[colon + 2 :]
+                        if br > 0 and tag[-1:] == b"]" and tag[br + 1 : -1].isdigit():
+                            t, day = self._last_val
+                            return t, day, line[16:sp], tag[:br], line[colon + 2 :]
+        return self._slow(line)
+
+    def _slow(self, line: bytes) -> tuple[int, str, bytes, bytes, bytes] | None:
         m = _BSD_OR_ISO.match(line)
         if m is not None:
             if m.group(1) is not None:
@@ -174,7 +211,7 @@ class HeaderParser:
                         return None
                     self._last_ts, self._last_val = ts, val
             t, day = self._last_val
-            return Header(t, day, m.group(11), m.group(12), m.group(14))
+            return t, day, m.group(11), m.group(12), m.group(14)
         m = _RFC5424.match(line)
         if m is None:
             return None
@@ -182,6 +219,4 @@ class HeaderParser:
         if val is None:
             return None
         self._last_ts = b""
-        app, procid = m.group(7), m.group(8)
-        del procid  # the pid is not needed to follow queue ids
-        return Header(val[0], val[1], m.group(6), app, m.group(9) or b"")
+        return val[0], val[1], m.group(6), m.group(7), m.group(9) or b""

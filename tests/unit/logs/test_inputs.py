@@ -160,7 +160,10 @@ def test_table_is_bounded_and_evictions_are_counted(tmp_path: Path) -> None:
     with open(p, "w") as fh:
         for i in range(5000):  # messages that are never removed
             fh.write(f"Dec  4 10:00:00 mx postfix/smtpd[1]: {i + 0x100000:X}: client=c[203.0.113.1]\n")
-            fh.write(f"Dec  4 10:00:00 mx postfix/cleanup[1]: {i + 0x100000:X}: message-id=<x>\n")
+            fh.write(
+                f"Dec  4 10:00:00 mx postfix/qmgr[1]: {i + 0x100000:X}: from=<a@x.example>, size=1, "
+                "nrcpt=1 (queue active)\n"
+            )
     ev = collect_postfix_logs([str(p)], year=2026, max_open=1000)
     assert ev.messages_seen == 5000 and ev.evicted_records == 4000 and ev.open_at_end == 1000
 

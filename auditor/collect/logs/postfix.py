@@ -31,7 +31,7 @@ DAEMONS = frozenset(
         b"smtpd smtp lmtp local virtual pipe error retry discard bounce defer trace cleanup qmgr oqmgr "
         b"pickup qmqpd master postsuper postfix-script sendmail postdrop anvil scache tlsmgr postscreen "
         b"dnsblog verify proxymap proxywrite tlsproxy showq flush postlogd postqueue spawn trivial-rewrite "
-        b"postmap postalias postconf postmulti postkick postlog postfix"
+        b"postmap postalias postconf postmulti postkick postlog"
     ).split()
 )
 _ENTRY_DAEMONS = frozenset((b"smtpd", b"qmqpd"))
@@ -47,6 +47,24 @@ _FAST = re.compile(
     rb"(?:(" + _QID_RE + rb"): )?(.*)"
 )
 _QID_ONLY = re.compile(_QID_RE)
+# The daemons whose queue-id lines are followed (entries, queue manager, delivery agents, bounce).
+FOLLOWED = frozenset(
+    b"smtpd qmqpd pickup cleanup qmgr oqmgr bounce defer trace postsuper smtp lmtp local virtual pipe "
+    b"error retry discard".split()
+)
+_TS = rb"[A-Z][a-z]{2} [ 0-3]\d [0-2]\d:[0-5]\d:[0-6]\d"
+# Batch scans. Each starts with a literal ("\n" or "/"), which the regex engine finds by a fast
+# search instead of trying every position: every line well-formed (the batch is prefixed with a
+# newline); lines of Postfix programs; restarts; the lines to follow — a followed daemon, a queue
+# id, but not cleanup's message-id or a plain "sent" — whose line start is found backwards.
+_WELLFORMED = re.compile(rb"\n" + _TS + rb" \S+ [^\s\[\]:]+(?:\[\d+\])?: ")
+_DAEMON_ALT = b"|".join(sorted(DAEMONS, key=lambda d: -len(bytes(d))))
+_POSTFIX_TAG = re.compile(rb"/(?:" + _DAEMON_ALT + rb")(?:\[\d+\])?: ")
+_STARTED = re.compile(rb"/master(?:\[\d+\])?: daemon started")
+_FOLLOW = re.compile(
+    rb"/(" + b"|".join(sorted(FOLLOWED, key=lambda d: -len(bytes(d)))) + rb")\[\d+\]: (" + _QID_RE + rb"): "
+    rb"(?!message-id=)(?!to=<[^\n]*, status=sent \((?![^\n]*(?:queued|forwarded) as ))([^\n]*)"
+)
 _CLIENT = re.compile(rb"client=([^\[,\s]*)\[([^\]]*)\]")
 _ORIG_CLIENT = re.compile(rb"orig_client=([^\[,\s]*)\[([^\]]*)\]")
 _ORIG_QID = re.compile(rb"orig_queue_id=([0-9A-Za-z]+)")
@@ -123,37 +141,23 @@ class _Notice:
 
 
 class _Rec:
-    __slots__ = (
-        "born",
-        "client",
-        "deferred",
-        "entry",
-        "entry_ref",
-        "expired",
-        "failures",
-        "last",
-        "loopback",
-        "notice",
-        "queued",
-        "sender",
-        "via",
-        "zone",
-    )
+    """One message (host, queue id, lifetime). Class-level defaults keep creation cheap."""
+
+    entry = "unknown"
+    client = b""
+    zone = "unknown"
+    loopback = False  # entered from a loopback client: a filter's re-injection, perhaps
+    entry_ref: _Ref | None = None
+    sender: bytes | None = None
+    failures: tuple[_Attempt, ...] = ()  # the last three failed attempts
+    deferred: _Attempt | None = None
+    expired: _Ref | None = None
+    notice: _Notice | None = None
+    queued = False
+    via: tuple[str, ...] = ()
 
     def __init__(self, now: int) -> None:
         self.born = self.last = now
-        self.entry = "unknown"
-        self.client = b""
-        self.zone = "unknown"
-        self.loopback = False  # entered from a loopback client: a filter's re-injection, perhaps
-        self.entry_ref: _Ref | None = None
-        self.sender: bytes | None = None
-        self.failures: list[_Attempt] = []
-        self.deferred: _Attempt | None = None
-        self.expired: _Ref | None = None
-        self.notice: _Notice | None = None
-        self.queued = False
-        self.via: tuple[str, ...] = ()
 
 
 @dataclass
@@ -229,81 +233,126 @@ class PostfixLogTracker:
     # -- input ------------------------------------------------------------------------------------
 
     def feed(self, inp: Input) -> None:
-        """Read one input. The common line shape (RFC 3164 / maillog_file) is matched by one
-        expression; any other line goes through :meth:`line`."""
+        """Read one input, one read (~1 MiB of lines) at a time.
+
+        A batch whose every line has the common RFC 3164 / maillog_file shape is scanned by
+        regular expressions over the whole batch (:meth:`_block`), so only the lines about a
+        queue id that matter reach Python code; any other batch goes line by line (:meth:`_lines`).
+        """
         idx = len(self.inputs)
         self.inputs.append(inp.name)
         self.clock.start_input(inp.name, inp.mtime)
         reader = LineReader(inp)
-        fast = _FAST.match
-        bsd = self.clock.bsd
-        daemons = DAEMONS
-        last_ts = b""
-        now, day = 0, ""
-        last_host = b""
-        read = postfix = other = 0
-        first = self.first_time
-        last = self.last_time if self.last_time is not None else -(1 << 62)
-        progs: dict[bytes, bytes | None] = {}  # program name → Postfix daemon (None: not Postfix)
         for start, batch in reader.batches():
-            if self.table:
-                self._sweep(now)  # once per read (~1 MiB): idle and abandoned records go
-            for lineno, line in enumerate(batch, start + 1):
-                m = fast(line)
-                if m is None or len(line) >= MAX_LINE:
-                    self.line(idx, lineno, line)
-                    last_ts = b""  # line() may have moved the clock
-                    continue
-                ts, host, prog, qid, rest = m.groups()
-                if ts != last_ts:
-                    val = bsd(ts[:3], ts[4:6], ts[7:9], ts[10:12], ts[13:15])
-                    if val is None:
-                        self.line(idx, lineno, line)
-                        last_ts = b""
-                        continue
-                    last_ts = ts
-                    now, day = val
-                    if first is None:
-                        first = now
-                    if now > last:
-                        last = now
-                read += 1
-                daemon = progs.get(prog, b"")
-                if daemon == b"":
-                    slash = prog.rfind(b"/")
-                    daemon = prog[slash + 1 :] if slash >= 0 and prog[slash + 1 :] in daemons else None
-                    if len(progs) < 10_000:
-                        progs[prog] = daemon
-                if daemon is None:
-                    if prog == b"postfix":
-                        postfix += 1
-                    else:
-                        other += 1
-                    continue
-                postfix += 1
-                if host != last_host:
-                    last_host = host
-                    if len(self.hosts) < 100:
-                        self.hosts.setdefault(_s(host), None)
-                if qid is None:
-                    if daemon == b"master" and rest.startswith(b"daemon started"):
-                        self.restarts += 1
-                    continue
-                # The two commonest lines carry nothing to follow: cleanup's message-id (qmgr's
-                # from= opens the record too) and a plain successful delivery.
-                if daemon == b"cleanup" and rest.startswith(b"message-id="):
-                    continue
-                if b", status=sent (" in rest and b" as " not in rest:
-                    continue
-                self._queue_line(idx, lineno, line, now, day, host, daemon, qid, rest)
-        self.lines_read += read
-        self.postfix_lines += postfix
-        self.other_program_lines += other
-        if first is not None:
-            self.first_time = first if self.first_time is None else min(first, self.first_time)
-            self.last_time = last if self.last_time is None else max(last, self.last_time)
+            if self.table and self.last_time is not None:
+                self._sweep(self.last_time)  # idle and abandoned records go
+            if not self._block(idx, start, batch):
+                self._lines(idx, start, batch)
         if reader.error:
             self.read_errors.append(reader.error)
+
+    def _seen(self, t: int) -> None:
+        if self.first_time is None or t < self.first_time:
+            self.first_time = t
+        if self.last_time is None or t > self.last_time:
+            self.last_time = t
+
+    def _block(self, idx: int, start: int, batch: list[bytes]) -> bool:
+        n = len(batch)
+        block = b"\n" + b"\n".join(batch)
+        if len(_WELLFORMED.findall(block)) != n or max(map(len, batch)) >= MAX_LINE:
+            return False
+        postfix = len(_POSTFIX_TAG.findall(block))
+        if postfix > n:  # a message quoting a Postfix tag: count line by line instead
+            return False
+        self.lines_read += n
+        self.postfix_lines += postfix
+        self.other_program_lines += n - postfix
+        self.restarts += len(_STARTED.findall(block))
+        bsd = self.clock.bsd
+        # The batch's first and last lines bound its time (called in order: the year logic sees
+        # the lines as they come).
+        head = batch[0]
+        first = bsd(head[:3], head[4:6], head[7:9], head[10:12], head[13:15])
+        if first is not None:
+            self._seen(first[0])
+        last_ts = b""
+        now, day = 0, ""
+        pos = 0
+        lineno = start
+        hosts = self.hosts
+        table = self.table
+        lifetime = self.lifetime
+        get = self._get
+        queue_line = self._queue_line
+        for m in _FOLLOW.finditer(block):
+            slash = m.start()
+            ls = block.rfind(b"\n", 0, slash) + 1
+            he = block.find(b" ", ls + 16, slash)
+            if he < 0 or block.find(b" ", he + 1, slash) >= 0:
+                continue  # the "/daemon[pid]: " is inside a message, not the line's tag
+            lineno += block.count(b"\n", pos, ls)
+            pos = ls
+            host = block[ls + 16 : he]
+            daemon, qid, rest = m.groups()
+            if rest.startswith(b"removed") and (daemon == b"qmgr" or daemon == b"postsuper"):
+                table.pop((host, qid), None)  # the commonest followed line: no time needed
+                continue
+            ts = block[ls : ls + 15]
+            if ts != last_ts:
+                val = bsd(ts[:3], ts[4:6], ts[7:9], ts[10:12], ts[13:15])
+                if val is None:
+                    self.postfix_lines -= 1
+                    self._skip(idx, lineno, "not a syslog line", batch[lineno - start - 1])
+                    last_ts = b""
+                    continue
+                last_ts = ts
+                now, day = val
+                self._seen(now)
+            if host not in hosts and len(hosts) < 100:
+                hosts[_s(host)] = None
+            if daemon == b"qmgr" and rest.startswith(b"from=<") and b"returned to sender" not in rest:
+                key = (host, qid)  # qmgr's from= (one per message): inline, the sender is all it gives
+                rec = table.get(key)
+                if rec is None or now - rec.last > lifetime:
+                    rec = get(key, now)
+                else:
+                    rec.last = now
+                    table.move_to_end(key)
+                end = rest.find(b">", 6)
+                rec.sender = rest[6:end] if end >= 0 else rest[6:]
+                rec.queued = True
+                continue
+            queue_line(idx, lineno, batch[lineno - start - 1], now, day, host, daemon, qid, rest)
+        tail = batch[-1]
+        if tail[:15] != last_ts:
+            end = bsd(tail[:3], tail[4:6], tail[7:9], tail[10:12], tail[13:15])
+            if end is not None:
+                self._seen(end[0])
+        return True
+
+    def _lines(self, idx: int, start: int, batch: list[bytes]) -> None:
+        fast = _FAST.match
+        bsd = self.clock.bsd
+        last_ts = b""
+        now, day = 0, ""
+        for lineno, line in enumerate(batch, start + 1):
+            m = fast(line)
+            if m is None or len(line) >= MAX_LINE:
+                self.line(idx, lineno, line)
+                last_ts = b""  # line() may have moved the clock
+                continue
+            ts, host, prog, qid, rest = m.groups()
+            if ts != last_ts:
+                val = bsd(ts[:3], ts[4:6], ts[7:9], ts[10:12], ts[13:15])
+                if val is None:
+                    self.line(idx, lineno, line)
+                    last_ts = b""
+                    continue
+                last_ts = ts
+                now, day = val
+                self._seen(now)
+            self._parsed(idx, lineno, line, now, day, host, prog, qid, rest)
 
     def _skip(self, idx: int, lineno: int, reason: str, line: bytes) -> None:
         self.skipped += 1
@@ -313,35 +362,60 @@ class PostfixLogTracker:
 
     def line(self, idx: int, lineno: int, line: bytes) -> None:
         """One line of any accepted shape (the slow, general path)."""
-        self.lines_read += 1
         if len(line) >= MAX_LINE:
+            self.lines_read += 1
             self._skip(idx, lineno, f"longer than {MAX_LINE} bytes", line)
             return
         if line[-1:] == b"\r":
             line = line[:-1]
         h = self.headers.split(line)
         if h is None:
+            self.lines_read += 1
             self._skip(idx, lineno, "not a syslog line" if line.strip() else "empty line", line)
             return
         now, day, host, prog, msg = h
+        self._seen(now)
+        m = _QID.match(msg)
+        if m is None:
+            self._parsed(idx, lineno, line, now, day, host, prog, None, msg)
+        else:
+            self._parsed(idx, lineno, line, now, day, host, prog, m.group(1), msg[m.end() :])
+
+    def _parsed(
+        self,
+        idx: int,
+        lineno: int,
+        line: bytes,
+        now: int,
+        day: str,
+        host: bytes,
+        prog: bytes,
+        qid: bytes | None,
+        rest: bytes,
+    ) -> None:
+        """A line split into its parts: count it, and follow it if it is about a queue id."""
+        self.lines_read += 1
         slash = prog.rfind(b"/")
         daemon = prog[slash + 1 :] if slash >= 0 else prog
-        if daemon not in DAEMONS or (slash < 0 and daemon != b"postfix"):
+        if slash < 0 or daemon not in DAEMONS:  # Postfix always logs "syslog_name/daemon"
             self.other_program_lines += 1
             return
         self.postfix_lines += 1
-        if self.first_time is None:
-            self.first_time = now
-        if self.last_time is None or now > self.last_time:
-            self.last_time = now
         if len(self.hosts) < 100:
             self.hosts.setdefault(_s(host), None)
-        m = _QID.match(msg)
-        if m is None:
-            if daemon == b"master" and msg.startswith(b"daemon started"):
+        if qid is None:
+            if daemon == b"master" and rest.startswith(b"daemon started"):
                 self.restarts += 1
             return
-        self._queue_line(idx, lineno, line, now, day, host, daemon, m.group(1), msg[m.end() :])
+        if daemon not in FOLLOWED:
+            return
+        # The two commonest lines carry nothing to follow: cleanup's message-id (qmgr's from=
+        # opens the record too) and a plain successful delivery (as _FOLLOW leaves them out).
+        if daemon == b"cleanup" and rest.startswith(b"message-id="):
+            return
+        if b", status=sent (" in rest and not _CHILD.search(rest):
+            return
+        self._queue_line(idx, lineno, line, now, day, host, daemon, qid, rest)
 
     def _queue_line(
         self,
@@ -370,10 +444,8 @@ class PostfixLogTracker:
                 rec.queued = True
             elif rest.startswith((b"reject: ", b"milter-reject: ")):
                 cause_agent = b"cleanup" if rest.startswith(b"reject: ") else b"milter"
-                rec.failures.append(
-                    (cause_agent, b"none", b"5.7.1", b"bounced", rest, b"", (idx, lineno, line[:_TEXT]))
-                )
-                del rec.failures[:-3]
+                attempt = (cause_agent, b"none", b"5.7.1", b"bounced", rest, b"", (idx, lineno, line[:_TEXT]))
+                rec.failures = (*rec.failures[-2:], attempt)
         elif daemon == b"qmgr" or daemon == b"oqmgr":
             if rest.startswith(b"removed"):
                 self.table.pop(key, None)
@@ -439,7 +511,7 @@ class PostfixLogTracker:
 
     def _smtpd_entry(self, key: tuple[bytes, bytes], daemon: bytes, rest: bytes, now: int, ref: _Ref) -> None:
         rec = self._new(key, now)
-        rec.entry = _s(daemon)
+        rec.entry = "smtpd" if daemon == b"smtpd" else _s(daemon)
         rec.entry_ref = ref
         forwarded = b"orig_" in rest  # XFORWARD from a content filter: the real client and parent id
         cm = (_ORIG_CLIENT.search(rest) if forwarded else None) or _CLIENT.match(rest)
@@ -499,8 +571,7 @@ class PostfixLogTracker:
             if rec.notice is not None:
                 self._double(rec.notice, ref)
                 return
-            rec.failures.append(attempt)
-            del rec.failures[:-3]
+            rec.failures = (*rec.failures[-2:], attempt)
 
     def _double(self, notice: _Notice, ref: _Ref) -> None:
         if notice.double or notice.zone == "postmaster":
@@ -553,7 +624,7 @@ class PostfixLogTracker:
             else:
                 cause = "unknown"
             if kind == "non-delivery":
-                orig.failures = []  # the next notice about this message reports later failures
+                orig.failures = ()  # the next notice about this message reports later failures
         _bump(self.by_zone, zone)
         sender = orig.sender if orig is not None else None
         if zone == "outside":

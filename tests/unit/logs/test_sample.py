@@ -148,3 +148,31 @@ def test_cli_bad_network_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_missing_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["logs", "postfix", str(tmp_path / "nope.log")]) == 2
     assert "nope.log" in capsys.readouterr().err
+
+
+def test_batch_scan_and_line_by_line_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole-batch regex scan and the line-by-line path give the same observation."""
+    import dataclasses
+    import re
+
+    from auditor.collect.logs.postfix import PostfixLogTracker
+
+    shape = re.compile(rb"[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d \S+ \S+: ")
+    lines = [ln for ln in SAMPLE.read_bytes().splitlines() if shape.match(ln)]
+    p = tmp_path / "bsd-only.log"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    calls: list[bool] = []
+    block = PostfixLogTracker._block
+
+    def spy(self: PostfixLogTracker, *a: object) -> bool:
+        calls.append(block(self, *a))  # type: ignore[arg-type]
+        return calls[-1]
+
+    monkeypatch.setattr(PostfixLogTracker, "_block", spy)
+    nets = parse_networks(INSIDE)
+    scanned = collect_postfix_logs([str(p)], trusted_networks=nets, year=2026)
+    assert calls == [True]  # the batch was scanned whole
+    monkeypatch.setattr(PostfixLogTracker, "_block", lambda *a: False)
+    per_line = collect_postfix_logs([str(p)], trusted_networks=nets, year=2026)
+    assert scanned.backscatter_notifications == 9  # the sample without its RFC 3339/5424 host
+    assert dataclasses.asdict(scanned) == dataclasses.asdict(per_line)

@@ -190,8 +190,8 @@ class Gen:
                 self.lines += len(group)
 
 
-def measure(argv: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, float, bytes]:
-    """Wall seconds, peak RSS (MiB) and stdout of one child process."""
+def measure(argv: list[str]) -> tuple[float, float, float, bytes]:
+    """Wall seconds, CPU seconds (user + system), peak RSS (MiB) and stdout of one child process."""
     out_path = Path("/tmp") / f"bsa-logs-bench.{os.getpid()}.out"
     with open(out_path, "wb") as out:
         t0 = time.perf_counter()
@@ -203,7 +203,7 @@ def measure(argv: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[f
         raise SystemExit(f"{argv[0]} failed: {err.decode(errors='replace')[-500:]}")
     data = out_path.read_bytes()
     out_path.unlink()
-    return wall, usage.ru_maxrss / 1024.0, data
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, data
 
 
 def main() -> int:
@@ -225,12 +225,12 @@ def main() -> int:
         counts = gen.counts
         counts["lines"] = gen.lines
         counts_file.write_text(json.dumps(counts))
-        print(
-            f"generated {gen.lines} lines, {out.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s"
-        )
+        took = time.perf_counter() - t0
+        print(f"generated {gen.lines} lines, {out.stat().st_size / 1e6:.0f} MB in {took:.1f} s")
     print(
         f"mix: {counts['notice-outside']} outside notices ({counts['double']} double bounces), "
-        f"{counts['notice-inside']} inside notices, {counts['delivered']} delivered, {counts['bounced']} bounced"
+        f"{counts['notice-inside']} inside notices, {counts['delivered']} delivered, "
+        f"{counts['bounced']} bounced"
     )
     py = sys.executable
     ours = [
@@ -250,7 +250,7 @@ def main() -> int:
     pflog = shutil.which("pflogsumm") or "/usr/sbin/pflogsumm"
     os.environ["PYTHONPATH"] = str(ROOT)
     for r in range(args.rounds):
-        w1, m1, data = measure(ours)
+        w1, c1, m1, data = measure(ours)
         doc = json.loads(data)
         o = next(x for x in doc["observations"] if x["kind"] == "log.postfix")
         expect_domains = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("domain:")}
@@ -266,14 +266,15 @@ def main() -> int:
             and all(got[d] == n for d, n in expect_domains.items() if d in got)
             and ("other" in got) == (len(expect_domains) > len(got))
         )
-        w2, m2, pdata = measure([pflog, str(out)])
+        w2, c2, m2, pdata = measure([pflog, str(out)])
         m = re.search(rb"^\s*(\d+)(k|m)?\s+bounced", pdata, re.M)
         pf_bounced = m.group(0).decode().strip() if m else "?"
         print(
-            f"round {r + 1}: ours {w1:.1f} s, {m1:.0f} MiB peak RSS, counts {'exact' if ok else 'WRONG'} "
-            f"({o['backscatter_notifications']} backscatter, {o['by_zone'].get('inside', 0)} inside, "
-            f"{o['backscatter_double_bounces']} double) | pflogsumm {w2:.1f} s, {m2:.0f} MiB, "
-            f"'{pf_bounced}' (expected {counts['bounced']}) | speed-up {w2 / w1:.2f}x"
+            f"round {r + 1}: ours {w1:.1f} s wall, {c1:.1f} s CPU, {m1:.0f} MiB peak RSS, counts "
+            f"{'exact' if ok else 'WRONG'} ({o['backscatter_notifications']} backscatter, "
+            f"{o['by_zone'].get('inside', 0)} inside, {o['backscatter_double_bounces']} double) | "
+            f"pflogsumm {w2:.1f} s wall, {c2:.1f} s CPU, {m2:.0f} MiB, '{pf_bounced}' (expected "
+            f"{counts['bounced']}) | speed-up {w2 / w1:.2f}x wall, {c2 / c1:.2f}x CPU"
         )
     if not args.keep:
         out.unlink()

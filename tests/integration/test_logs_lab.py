@@ -14,13 +14,13 @@ import json
 import os
 import smtplib
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from auditor.cli import main
 from auditor.collect.dataprobe import mailbox_reader, run_data_probes
 from auditor.collect.logs import collect_postfix_logs, collect_postfix_queue, parse_networks
 from auditor.collect.sink import TokenStore, new_token, token_address
@@ -39,8 +39,18 @@ def _instance(lab: Any, name: str) -> Any:
     return next(p for p in lab.postfix if p.name == name)
 
 
+def _postqueue(inst: Any) -> bytes:
+    """`postqueue -j` of one instance, run in its namespace (its inet_interfaces are local only there)."""
+    return subprocess.run(
+        in_netns(inst.netns, ["postqueue", "-c", inst.config_dir, "-j"]),
+        capture_output=True,
+        timeout=20,
+        check=True,
+    ).stdout
+
+
 def _queue_empty(inst: Any) -> bool:
-    return collect_postfix_queue(live_dir=inst.config_dir, timeout=20).messages == 0
+    return not _postqueue(inst).strip()
 
 
 def _wait_for_empty_queues(lab: Any) -> None:
@@ -173,8 +183,9 @@ def test_notifications_in_the_lab_logs_are_counted_exactly(lab: Any, tmp_path: P
     assert g.status is Status.PASS
 
 
-def test_cli_reads_the_live_queue_and_the_lab_config(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    """--queue-live runs the real postqueue; --postfix-dir reads the instance's mynetworks."""
+def test_cli_reads_the_live_queue_and_the_lab_config(lab: Any, tmp_path: Path) -> None:
+    """--queue-live runs the real postqueue (in the instance's namespace, as on its own host);
+    --postfix-dir reads the instance's mynetworks."""
     sloppy = _instance(lab, "sloppy")
     tok = new_token()
     TokenStore(lab.sink_token_dir).add(tok)
@@ -183,25 +194,46 @@ def test_cli_reads_the_live_queue_and_the_lab_config(lab: Any, capsys: pytest.Ca
     while time.monotonic() < deadline and f"nx-{tok}".encode() not in Path(sloppy.maillog).read_bytes():
         time.sleep(1)
     _wait_for_empty_queues(lab)
-    rc = main(
-        [
-            "logs",
-            "postfix",
-            sloppy.maillog,
-            "--postfix-dir",
-            sloppy.config_dir,
-            "--queue-live",
-            sloppy.config_dir,
-            "--format",
-            "json",
-        ]
+    out = tmp_path / "report.json"
+    argv = ["logs", "postfix", sloppy.maillog, "--postfix-dir", sloppy.config_dir]
+    argv += ["--queue-live", sloppy.config_dir, "--format", "json", "--output", str(out)]
+    proc = subprocess.run(
+        in_netns(sloppy.netns, [sys.executable, "-m", "auditor", *argv]),
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
-    doc = json.loads(capsys.readouterr().out)
+    assert proc.returncode == 1, proc.stderr.decode()
+    doc = json.loads(out.read_text())
     log_obs = next(o for o in doc["observations"] if o["kind"] == "log.postfix")
     queue_obs = next(o for o in doc["observations"] if o["kind"] == "queue.postfix")
     assert log_obs["trusted_networks"] == ["127.0.0.0/8"]  # the lab's mynetworks
-    assert queue_obs["complete"] and queue_obs["messages"] == 0
+    assert queue_obs["complete"] and queue_obs["messages"] == 0, queue_obs["error"]
     statuses = {f["target"]: f["status"] for f in doc["findings"] if f["rule_id"] == "PF-LOG-001"}
     assert statuses[f"queue postqueue -c {sloppy.config_dir} -j"] == "pass"
     assert statuses[sloppy.maillog] == "fail" and log_obs["backscatter_notifications"] >= 1
-    assert rc == 1
+
+
+def test_queue_snapshot_of_waiting_notices(lab: Any, tmp_path: Path) -> None:
+    """Notices the sink refuses for a while sit in the backup's queue with MAIL FROM:<>."""
+    sloppy = _instance(lab, "sloppy")
+    _wait_for_empty_queues(lab)
+    # Forged senders at tempfail.test, whose MX answers 450 to unknown recipients: the notices wait.
+    senders = [f"nx-{new_token()}@tempfail.test" for _ in range(2)]
+    for sender in senders:
+        _send("198.18.0.12", sender, f"nx-{new_token()}@example.test", "notice will wait")
+    snap = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        q = tmp_path / "queue.json"
+        q.write_bytes(_postqueue(sloppy))
+        snap = collect_postfix_queue(str(q))
+        if snap.null_sender_deferred >= 2:
+            break
+        time.sleep(1)
+    assert snap is not None and snap.complete
+    assert snap.null_sender_deferred == 2 and snap.by_domain == {"tempfail.test": 2}
+    (f,) = [f for f in evaluate([snap]) if f.rule_id == "PF-LOG-001"]
+    assert f.status is Status.INCONCLUSIVE  # two notices to one domain: too few to call backscatter
+    _wait_for_empty_queues(lab)  # the lab's 30 s queue lifetime ends them

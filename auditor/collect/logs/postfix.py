@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -57,9 +57,7 @@ _TS = rb"[A-Z][a-z]{2} [ 0-3]\d [0-2]\d:[0-5]\d:[0-6]\d"
 # search instead of trying every position: every line well-formed (the batch is prefixed with a
 # newline); lines of Postfix programs; restarts; the lines to follow — a followed daemon, a queue
 # id, but not cleanup's message-id or a plain "sent" — whose line start is found backwards.
-_WELLFORMED = re.compile(rb"\n" + _TS + rb" \S+ [^\s\[\]:]+(?:\[\d+\])?: ")
-_DAEMON_ALT = b"|".join(sorted(DAEMONS, key=lambda d: -len(bytes(d))))
-_POSTFIX_TAG = re.compile(rb"/(?:" + _DAEMON_ALT + rb")(?:\[\d+\])?: ")
+_WELLFORMED = re.compile(rb"\n" + _TS + rb" \S+ ([^\s\[\]:]+)(?:\[\d+\])?: ")
 _STARTED = re.compile(rb"/master(?:\[\d+\])?: daemon started")
 _FOLLOW = re.compile(
     rb"/(" + b"|".join(sorted(FOLLOWED, key=lambda d: -len(bytes(d)))) + rb")\[\d+\]: (" + _QID_RE + rb"): "
@@ -211,7 +209,7 @@ class PostfixLogTracker:
         self.skipped_examples: list[LogLine] = []
         self.first_time: int | None = None
         self.last_time: int | None = None
-        self.hosts: dict[str, None] = {}
+        self.hosts: dict[bytes, None] = {}  # first seen first, bounded
         self.restarts = self.messages_seen = self.reused = self.evicted = self.linked = 0
         self.notifications = self.postmaster_notifications = 0
         self.by_kind: dict[str, int] = {}
@@ -229,6 +227,7 @@ class PostfixLogTracker:
         self.examples: list[_Example] = []
         self._per_cause: dict[tuple[str, str], int] = {}
         self._last_host = b""
+        self._tags: dict[bytes, bytes | None] = {}
 
     # -- input ------------------------------------------------------------------------------------
 
@@ -260,15 +259,21 @@ class PostfixLogTracker:
     def _block(self, idx: int, start: int, batch: list[bytes]) -> bool:
         n = len(batch)
         block = b"\n" + b"\n".join(batch)
-        if len(_WELLFORMED.findall(block)) != n or max(map(len, batch)) >= MAX_LINE:
+        tags = _WELLFORMED.findall(block)  # each line's program tag, if every line is well-formed
+        if len(tags) != n or max(map(len, batch)) >= MAX_LINE:
             return False
-        postfix = len(_POSTFIX_TAG.findall(block))
-        if postfix > n:  # a message quoting a Postfix tag: count line by line instead
-            return False
+        postfix = masters = 0
+        for tag, count in Counter(tags).items():
+            daemon = self._daemon_of(tag)
+            if daemon is not None:
+                postfix += count
+                if daemon == b"master":
+                    masters += count
         self.lines_read += n
         self.postfix_lines += postfix
         self.other_program_lines += n - postfix
-        self.restarts += len(_STARTED.findall(block))
+        if masters:
+            self.restarts += len(_STARTED.findall(block))
         bsd = self.clock.bsd
         # The batch's first and last lines bound its time (called in order: the year logic sees
         # the lines as they come).
@@ -310,7 +315,7 @@ class PostfixLogTracker:
                 now, day = val
                 self._seen(now)
             if host not in hosts and len(hosts) < 100:
-                hosts[_s(host)] = None
+                hosts[host] = None
             if daemon == b"qmgr" and rest.startswith(b"from=<") and b"returned to sender" not in rest:
                 key = (host, qid)  # qmgr's from= (one per message): inline, the sender is all it gives
                 rec = table.get(key)
@@ -330,6 +335,16 @@ class PostfixLogTracker:
             if end is not None:
                 self._seen(end[0])
         return True
+
+    def _daemon_of(self, tag: bytes) -> bytes | None:
+        """The Postfix daemon of a program tag ("postfix-out/relay/smtp" → smtp), None if not Postfix."""
+        hit = self._tags.get(tag, b"")
+        if hit == b"":
+            slash = tag.rfind(b"/")
+            hit = tag[slash + 1 :] if slash >= 0 and tag[slash + 1 :] in DAEMONS else None
+            if len(self._tags) < 10_000:
+                self._tags[tag] = hit
+        return hit
 
     def _lines(self, idx: int, start: int, batch: list[bytes]) -> None:
         fast = _FAST.match
@@ -402,7 +417,7 @@ class PostfixLogTracker:
             return
         self.postfix_lines += 1
         if len(self.hosts) < 100:
-            self.hosts.setdefault(_s(host), None)
+            self.hosts.setdefault(host, None)
         if qid is None:
             if daemon == b"master" and rest.startswith(b"daemon started"):
                 self.restarts += 1
@@ -744,7 +759,7 @@ class PostfixLogTracker:
             skipped_examples=tuple(self.skipped_examples),
             first_time=iso(self.first_time),
             last_time=iso(self.last_time),
-            hosts=tuple(self.hosts),
+            hosts=tuple(_s(h) for h in self.hosts),
             restarts=self.restarts,
             messages_seen=self.messages_seen,
             reused_queue_ids=self.reused,

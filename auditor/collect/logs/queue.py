@@ -1,7 +1,8 @@
 """A Postfix queue snapshot from ``postqueue -j``: null-sender mail waiting is backscatter in flight.
 
 ``postqueue -j`` prints one JSON object per queued message (Postfix ≥ 3.1): ``queue_name``,
-``queue_id``, ``arrival_time``, ``sender``, ``recipients`` (``address``, ``delay_reason``). Read from
+``queue_id``, ``arrival_time``, ``sender`` (the null sender as ``empty_address_recipient``, by
+default ``MAILER-DAEMON``), ``recipients`` (``address``, ``delay_reason``). Read from
 a file (``-`` for stdin) or run live with ``postqueue -c DIR -j`` under a timeout. A line that is
 not such an object is counted and reported, never fatal.
 """
@@ -24,6 +25,8 @@ MAX_SKIPPED = 20
 DOMAIN_CAP = 200
 MAX_QUEUE_LINE = 1 << 20
 POSTQUEUE_TIMEOUT = 60.0
+# showq prints the null sender as empty_address_recipient (default MAILER-DAEMON), not as "".
+NULL_SENDER_NAME = "MAILER-DAEMON"
 
 
 def _domain(address: str) -> str:
@@ -32,7 +35,12 @@ def _domain(address: str) -> str:
 
 
 def _snapshot(
-    lines: Iterable[tuple[int, bytes]], source: str, *, complete: bool, error: str = ""
+    lines: Iterable[tuple[int, bytes]],
+    source: str,
+    *,
+    complete: bool,
+    error: str = "",
+    null_senders: frozenset[str] = frozenset(("", NULL_SENDER_NAME)),
 ) -> PostfixQueueSnapshot:
     messages = null_all = null_deferred = skipped = 0
     skipped_examples: list[LogLine] = []
@@ -60,7 +68,7 @@ def _snapshot(
                 skipped_examples.append(LogLine(source, lineno, str(exc)[:120]))
             continue
         messages += 1
-        if sender != "":
+        if sender not in null_senders:
             continue
         null_all += 1
         if doc.get("queue_name") != "deferred":

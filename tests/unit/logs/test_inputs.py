@@ -188,7 +188,7 @@ def test_queue_snapshot(tmp_path: Path) -> None:
     rows = [
         '{"queue_name": "deferred", "queue_id": "A1", "arrival_time": 1700000000, "sender": "", '
         '"recipients": [{"address": "x@one.example", "delay_reason": "connect to mx.one.example: refused"}]}',
-        '{"queue_name": "deferred", "queue_id": "A2", "arrival_time": 1690000000, "sender": "", '
+        '{"queue_name": "deferred", "queue_id": "A2", "arrival_time": 1690000000, "sender": "MAILER-DAEMON", '
         '"recipients": [{"address": "y@two.example"}, {"address": "z@three.example"}]}',
         '{"queue_name": "active", "queue_id": "A3", "arrival_time": 1700000000, "sender": "", '
         '"recipients": []}',

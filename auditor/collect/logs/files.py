@@ -105,6 +105,7 @@ class LineReader:
         self.max_line = max_line
         self.error = ""
         self.lines = 0
+        self.cut = False  # the last batch given holds a line cut at max_line
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         for start, lines in self.batches():
@@ -136,6 +137,7 @@ class LineReader:
                     if not dropping:
                         partial += last
                         if len(partial) > limit:
+                            self.cut = True
                             yield lineno, [partial[:limit]]
                             lineno += 1
                             partial, dropping = b"", True
@@ -145,17 +147,20 @@ class LineReader:
                     dropping = False
                 elif partial:
                     parts[0] = partial + parts[0]
-                if parts and max(map(len, parts)) > limit:
+                self.cut = bool(parts) and max(map(len, parts)) > limit
+                if self.cut:
                     parts = [p[:limit] if len(p) > limit else p for p in parts]
                 if parts:
                     yield lineno, parts
                     lineno += len(parts)
                 partial = last
                 if len(partial) > limit:
+                    self.cut = True
                     yield lineno, [partial[:limit]]
                     lineno += 1
                     partial, dropping = b"", True
             if partial and not dropping:
+                self.cut = False
                 yield lineno, [partial]
                 lineno += 1
         finally:

@@ -245,7 +245,7 @@ class PostfixLogTracker:
         for start, batch in reader.batches():
             if self.table and self.last_time is not None:
                 self._sweep(self.last_time)  # idle and abandoned records go
-            if not self._block(idx, start, batch):
+            if not self._block(idx, start, batch, reader.cut):
                 self._lines(idx, start, batch)
         if reader.error:
             self.read_errors.append(reader.error)
@@ -256,11 +256,13 @@ class PostfixLogTracker:
         if self.last_time is None or t > self.last_time:
             self.last_time = t
 
-    def _block(self, idx: int, start: int, batch: list[bytes]) -> bool:
+    def _block(self, idx: int, start: int, batch: list[bytes], cut: bool = False) -> bool:
+        """Scan a batch as a whole; False (nothing done) when a line in it is not of the common
+        shape or was cut at MAX_LINE."""
         n = len(batch)
         block = b"\n" + b"\n".join(batch)
         tags = _WELLFORMED.findall(block)  # each line's program tag, if every line is well-formed
-        if len(tags) != n or max(map(len, batch)) >= MAX_LINE:
+        if len(tags) != n or cut:
             return False
         postfix = masters = 0
         for tag, count in Counter(tags).items():
@@ -313,7 +315,8 @@ class PostfixLogTracker:
                     continue
                 last_ts = ts
                 now, day = val
-                self._seen(now)
+                if self.last_time is None or now > self.last_time:
+                    self.last_time = now
             if host not in hosts and len(hosts) < 100:
                 hosts[host] = None
             if daemon == b"qmgr" and rest.startswith(b"from=<") and b"returned to sender" not in rest:
@@ -531,7 +534,7 @@ class PostfixLogTracker:
         forwarded = b"orig_" in rest  # XFORWARD from a content filter: the real client and parent id
         cm = (_ORIG_CLIENT.search(rest) if forwarded else None) or _CLIENT.match(rest)
         if cm is not None:
-            rec.client = cm.group(1) + b"[" + cm.group(2) + b"]"
+            rec.client = rest[cm.start(1) : cm.end(2) + 1]  # name[address]
             rec.zone = self.trust.zone(cm.group(2))
             rec.loopback = cm.group(2).startswith(b"127.") or cm.group(2) == b"::1"
         if b"sasl_username=" in rest:

@@ -176,3 +176,13 @@ def test_batch_scan_and_line_by_line_agree(tmp_path: Path, monkeypatch: pytest.M
     per_line = collect_postfix_logs([str(p)], trusted_networks=nets, year=2026)
     assert scanned.backscatter_notifications == 9  # the sample without its RFC 3339/5424 host
     assert dataclasses.asdict(scanned) == dataclasses.asdict(per_line)
+
+
+def test_saved_report_round_trips(ev: PostfixLogEvidence) -> None:
+    """`report FILE` re-renders from JSON: the observation comes back as the same object."""
+    from auditor.engine import build_report
+    from auditor.serialize import report_from_dict, report_to_dict
+
+    report = build_report([ev], command="logs postfix", started="2026-12-04T00:00:00+00:00")
+    back = report_from_dict(json.loads(json.dumps(report_to_dict(report))))
+    assert back.observations == (ev,)

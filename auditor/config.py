@@ -123,6 +123,15 @@ class ExchangeSection:
 
 
 @dataclass(frozen=True)
+class LogsSection:
+    postfix: tuple[str, ...] = ()  # Postfix mail logs (plain, .gz, .xz), rotated sets in any order
+    queue: tuple[str, ...] = ()  # saved `postqueue -j` output
+    queue_live: tuple[str, ...] = ()  # Postfix config dirs whose queue is read with `postqueue -c DIR -j`
+    mynetworks_from: tuple[str, ...] = ()  # Postfix config dirs whose mynetworks are the inside
+    year: int = 0  # year of the first RFC 3164 (year-less) timestamp; 0: from each file's mtime
+
+
+@dataclass(frozen=True)
 class EximSection:
     paths: tuple[str, ...] = ()  # exim.conf / exim4.conf files, or Debian's /etc/exim4 directories
     use_exim: bool = True  # ask an installed exim binary for its built-in macros
@@ -158,6 +167,7 @@ class SiteConfig:
     exchange: ExchangeSection = field(default_factory=ExchangeSection)
     amavis: AmavisSection = field(default_factory=AmavisSection)
     exim: EximSection = field(default_factory=EximSection)
+    logs: LogsSection = field(default_factory=LogsSection)
     ndr: NdrSection = field(default_factory=NdrSection)
     report: ReportSection = field(default_factory=ReportSection)
 
@@ -553,6 +563,16 @@ def _check_values(cfg: SiteConfig, lines: _Lines) -> None:
         why = _unreadable(p, "directory", directory=True)
         if why:
             raise InputError(f"{where} {p!r}: {why}", path, lines.line(table, 0, key))
+    if cfg.logs.year and not 1970 <= cfg.logs.year <= 9999:
+        raise InputError(f"logs.year {cfg.logs.year} is out of range", path, lines.line("logs", 0, "year"))
+    for key in ("postfix", "queue"):
+        for i, p in enumerate(getattr(cfg.logs, key)):
+            if p != "-" and not os.path.exists(cfg.resolve(p)):
+                raise InputError(
+                    f"logs.{key}[{i}] {cfg.resolve(p)!r}: no such file",
+                    path,
+                    lines.line("logs", 0, key),
+                )
     for i, p in enumerate(cfg.exim.paths):
         if not os.path.exists(cfg.resolve(p)):
             raise InputError(
@@ -722,6 +742,13 @@ paths = []
 [exim]
 # Exim configurations: exim.conf / exim4.conf, or Debian's /etc/exim4 directory.
 paths = []
+
+[logs]
+# What the site already sent: Postfix mail logs (plain, .gz, .xz; rotated sets in any order) and
+# queue snapshots. Clients outside site.trusted_networks (else the mynetworks of [postfix]) are
+# "outside": notifications for their mail are backscatter (PF-LOG-001).
+postfix = []            # e.g. ["/var/log/mail.log", "/var/log/mail.log.1", "/var/log/mail.log.2.gz"]
+queue_live = []         # Postfix config dirs whose queue to read now (postqueue -c DIR -j)
 
 [ndr]
 # Bounces you already have (files, mbox, Maildir) to analyse.

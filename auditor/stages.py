@@ -63,6 +63,58 @@ class EximCollector(Collector):
         return [collect(p, use_exim=self.use_exim) for p in self.paths]
 
 
+class LogsCollector(Collector):
+    """Postfix logs and queues: runs after the Postfix collector, whose mynetworks it may use."""
+
+    name, families = "postfix logs", ("logs",)
+
+    def __init__(self, cfg: SiteConfig) -> None:
+        self.cfg = cfg
+        res = cfg.resolve
+        self.paths = [p if p == "-" else res(p) for p in cfg.logs.postfix]
+        self.queues = [p if p == "-" else res(p) for p in cfg.logs.queue]
+        self.live = [res(d) for d in cfg.logs.queue_live]
+        self.mynetworks_from = [res(d) for d in cfg.logs.mynetworks_from]
+
+    def collect(self, ctx: Context, remaining: float) -> Sequence[Observation]:
+        from auditor.collect.logs import (
+            collect_postfix_logs,
+            collect_postfix_queue,
+            networks_from_postfix,
+            parse_networks,
+        )
+
+        nets: list[Any] = []
+        notes: list[str] = []
+        source = ""
+        if self.cfg.site.trusted_networks:
+            nets = parse_networks(",".join(self.cfg.site.trusted_networks), "site.trusted_networks")
+            source = "site.trusted_networks"
+        elif self.mynetworks_from:
+            for d in self.mynetworks_from:
+                n, more = networks_from_postfix(d)
+                nets += n
+                notes += more
+            source = "mynetworks of " + ", ".join(self.mynetworks_from)
+        elif ctx.trusted_networks:
+            nets = parse_networks(",".join(ctx.trusted_networks), "mynetworks")
+            source = "mynetworks of the [postfix] config_dirs"
+        out: list[Observation] = []
+        if self.paths:
+            out.append(
+                collect_postfix_logs(
+                    self.paths,
+                    trusted_networks=nets,
+                    trusted_source=source,
+                    year=self.cfg.logs.year or None,
+                    notes=notes,
+                )
+            )
+        out += [collect_postfix_queue(q) for q in self.queues]
+        out += [collect_postfix_queue(live_dir=d) for d in self.live]
+        return out
+
+
 class ExchangeCollector(Collector):
     name, families = "exchange lint", ("exchange",)
 
@@ -382,6 +434,10 @@ def _imap_reader(cfg: SiteConfig) -> Callable[[set[str]], list[tuple[str, bytes]
 # live probes, then DATA probes.
 COLLECTORS: dict[str, tuple[type[Collector], Callable[[SiteConfig], bool]]] = {
     "postfix": (PostfixCollector, lambda c: bool(c.postfix.config_dirs)),
+    "logs": (
+        LogsCollector,
+        lambda c: bool(c.logs.postfix or c.logs.queue or c.logs.queue_live),
+    ),
     "exchange": (ExchangeCollector, lambda c: bool(c.exchange.exports)),
     "amavis": (AmavisCollector, lambda c: bool(c.amavis.paths)),
     "exim": (EximCollector, lambda c: bool(c.exim.paths)),

@@ -57,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output)
     cfg = load_site_config(args.config)
     if not cfg.site.domains and not (
-        cfg.postfix.config_dirs or cfg.exchange.exports or cfg.amavis.paths or cfg.exim.paths or cfg.ndr.paths
+        cfg.postfix.config_dirs
+        or cfg.exchange.exports
+        or cfg.amavis.paths
+        or cfg.exim.paths
+        or cfg.ndr.paths
+        or cfg.logs.postfix
     ):
         raise InputError("nothing to audit: set site.domains or a config/export to lint", args.config)
     # Read before any probe is sent: a broken suppressions file must not cost a whole audit.

@@ -15,6 +15,7 @@ from auditor.observations.directory import DirectoryRecipients
 from auditor.observations.dns import DnsMx
 from auditor.observations.exchange import ExchangeCmdletOutput, ExchangeRun
 from auditor.observations.exim import EximConfig
+from auditor.observations.logs import PostfixLogEvidence, PostfixQueueSnapshot
 from auditor.observations.ndr import CapturedNdr
 from auditor.observations.postfix import LdapMapCheck, PostfixConfig
 from auditor.observations.smtp import DataProbeResult, ProbeResult
@@ -33,6 +34,8 @@ KINDS: dict[str, type[Observation]] = {
         EximConfig,
         LdapMapCheck,
         PostfixConfig,
+        PostfixLogEvidence,
+        PostfixQueueSnapshot,
         ProbeResult,
     )
 }

@@ -19,6 +19,7 @@ RULE_MODULES: tuple[str, ...] = (
     "dns",
     "exchange",
     "exim",
+    "logs",
     "ndr",
     "postfix",
     "postfix_content",

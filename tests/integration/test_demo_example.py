@@ -54,11 +54,15 @@ def test_demo_finds_what_the_lab_is_built_to_show(demo: tuple[Report, Path]) -> 
     assert not any("grey.test" in t for r, t in fails if r == "SMTP-RCPT-003")
     for name in ("report.html", "report.md", "report.json", "site.toml"):
         assert (out / name).stat().st_size > 0
-    # Every finding of the JSON report is named in the HTML and Markdown views.
+    # Every finding of the JSON report is named in the HTML; the Markdown view, kept under GitHub's
+    # 65,536 characters, names every failing and inconclusive one and counts the rest.
     html = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
+    assert len(md) < 65536
     for f in report.findings:
-        assert f.rule_id in html and f.rule_id in md
+        assert f.rule_id in html, f.rule_id
+        if f.status in (Status.FAIL, Status.INCONCLUSIVE):
+            assert f.rule_id in md, f.rule_id
 
 
 def test_demo_outputs_hold_no_secret(lab: Any, demo: tuple[Report, Path]) -> None:

@@ -97,6 +97,20 @@ def test_postscreen_that_keeps_deferring_is_inconclusive_named() -> None:
         ("450 4.7.1 <probe.test>: Helo command rejected: Host not found", Why.HELO, "--ehlo"),
         ("450 4.7.1 Error: too many recipients from 127.0.0.1", Why.RATE, "--session-delay"),
         ("550 5.7.23 <probe@audit.test>: SPF validation failed", Why.SENDER, "--mail-from"),
+        # Real Postfix 3.7 replies, from the lab's hardened MX (tests/integration/test_hardened_lab.py).
+        (
+            "554 5.7.1 Service unavailable; Client host [198.18.0.3] blocked using lists.lab.test; "
+            "listed in the lab blocklist",
+            Why.DNSBL,
+            "blocklist",
+        ),
+        ("450 4.7.1 <nx-helo.vantage.test>: Helo command rejected: Host not found", Why.HELO, "--ehlo"),
+        ("504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname", Why.HELO, "--ehlo"),
+        (
+            "450 4.1.8 <bsa-probe@nx-sender.test>: Sender address rejected: Domain not found",
+            Why.SENDER,
+            "--mail-from",
+        ),
     ],
 )
 def test_setup_refusals_are_inconclusive_with_the_thing_to_change(refusal: str, why: Why, fix: str) -> None:
@@ -106,6 +120,16 @@ def test_setup_refusals_are_inconclusive_with_the_thing_to_change(refusal: str, 
     assert fix in j.fix
     found = [f for f in evaluate([r]) if f.rule_id == "SMTP-RCPT-001"]
     assert [f.status for f in found] == [Status.INCONCLUSIVE] and fix in found[0].message
+
+
+def test_anvil_connection_rate_limit_at_the_greeting_is_named_and_retried_once() -> None:
+    """Postfix smtpd_client_connection_rate_limit answers the greeting with this (real text)."""
+    srv = Scripted(banner=b"421 4.7.0 mx.hardened.test Error: too many connections from 198.18.0.7\r\n")
+    [r] = _probe(srv)
+    assert srv.connections == 2  # one retry after backoff_421, then the address is left alone
+    j = classify(r)
+    assert j.verdict is Verdict.INCONCLUSIVE and j.why is Why.RATE, j
+    assert "too many connections" in j.detail and "--session-delay" in j.fix
 
 
 def test_refused_mail_from_is_a_sender_problem_not_a_verdict() -> None:

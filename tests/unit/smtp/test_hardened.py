@@ -56,6 +56,79 @@ def test_tarpit_longer_than_the_stage_timeout_names_the_setting() -> None:
     assert all(judged[rid] is Status.INCONCLUSIVE for rid in ("SMTP-RCPT-001", "SMTP-RCPT-003")), judged
 
 
+class _PostfixTarpit:
+    """Postfix smtpd with smtpd_soft_error_limit = 1, reduced to what matters (the lab's tarpit
+    listener): once the client has erred it sleeps before every reply, and it holds the replies to
+    pipelined commands until the client's input is drained, so one sleep delays the whole group."""
+
+    def __init__(self, sleep: float) -> None:
+        self.sleep = sleep
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        errors, held = 0, []
+        try:
+            writer.write(b"220 tarpit.test ESMTP\r\n")
+            for _ in range(200):
+                line = (await reader.readline()).decode().strip()
+                if not line:
+                    return
+                verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
+                addr = line.partition(":")[2].strip("<> ")
+                reply = {
+                    "EHLO": "250-tarpit.test\r\n250 PIPELINING",
+                    "QUIT": "221 2.0.0 Bye",
+                    "RCPT": "250 2.1.5 Ok"
+                    if addr.startswith("postmaster@")
+                    else f"550 5.1.1 <{addr}>: Recipient address rejected: User unknown",
+                }.get(verb, "250 2.0.0 Ok")
+                if errors >= 1:
+                    await asyncio.sleep(self.sleep)
+                errors += reply.startswith(("4", "5"))
+                held.append(reply + "\r\n")
+                if not reader._buffer:  # type: ignore[attr-defined]
+                    writer.write("".join(held).encode())
+                    held.clear()
+                    await writer.drain()
+                if verb == "QUIT":
+                    return
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+def _probe_tarpit(sleep: float, **kw: Any) -> ProbeResult:
+    async def go() -> ProbeResult:
+        srv = _PostfixTarpit(sleep)
+        server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+        try:
+            settings = fast_settings(server.sockets[0].getsockname()[1], **kw)
+            plan = make_plan(mx_for([DOMAIN]), settings, load(), [DOMAIN])
+            [r] = await Engine(settings).run(plan)
+            return r
+        finally:
+            server.close()
+            for task in srv.tasks:
+                task.cancel()
+
+    return asyncio.run(go())
+
+
+def test_postfix_error_sleep_holding_a_pipelined_group_is_named_a_tarpit() -> None:
+    """Past the stage timeout the wait shows on the group's first reply (RSET), not on a RCPT."""
+    r = _probe_tarpit(1.0, timeout=0.5)
+    assert r.detail.startswith("RSET"), r.detail
+    j = classify(r)
+    assert j.verdict is Verdict.INCONCLUSIVE and j.why is Why.TARPIT, j
+    assert "--timeout" in j.fix
+    # Within the stage timeout the same server gets its real verdict.
+    assert classify(_probe_tarpit(0.3, timeout=1.5)).verdict is Verdict.REJECTS_UNKNOWN
+
+
 @dataclasses.dataclass
 class _Postscreen:
     """postscreen after its after-220 tests: the first session's RCPTs all get 450 4.3.2."""

@@ -257,3 +257,32 @@ def test_hardened_mx_stays_out_of_the_demo_site(lab: Any) -> None:
     for s in topo.HARDENED_SCENARIOS:
         assert s.domain not in lab.scope() and s.domain not in site
     assert lab.hardened.config_dir not in site and lab.hardened.name not in {p.name for p in lab.postfix}
+
+
+def test_hardened_config_is_what_postfix_reads(lab: Any) -> None:
+    """Every hardening parameter is one Postfix knows (postconf warns of unused ones) and in force."""
+    out = subprocess.run(
+        ["postconf", "-c", lab.hardened.config_dir, "-n"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "warning" not in out.stderr, out.stderr
+    conf = dict(line.split(" = ", 1) for line in out.stdout.splitlines() if " = " in line)
+    assert conf["smtpd_client_restrictions"] == f"reject_rbl_client {topo.DNSBL_ZONE}"
+    for test in ("pipelining", "non_smtp_command", "bare_newline"):
+        assert conf[f"postscreen_{test}_enable"] == "yes"
+    assert conf["postscreen_greet_action"] == "enforce"
+    assert conf["smtpd_client_connection_rate_limit"] == str(topo.HARDENED_CONNECTION_RATE)
+    services = subprocess.run(
+        ["postconf", "-c", lab.hardened.config_dir, "-M"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert re.search(rf"^{re.escape(topo.HARDENED_IP)}:smtp\s+inet\b.*\bpostscreen\b", services, re.M), (
+        services
+    )
+    assert re.search(r"^smtpd\s+pass\b.*\bsmtpd\b", services, re.M), services

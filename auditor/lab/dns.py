@@ -23,7 +23,14 @@ def records() -> list[str]:
             else:
                 lines.append(f"mx-host={s.domain},{mx.host},{mx.preference}")
                 hosts[mx.host] = mx.address
+    # The prober's vantage addresses (forward and reverse) and the DNSBL listing the listed ones:
+    # an A record 127.0.0.2 plus a TXT reason, as public blocklists answer.
+    hosts.update({v.hostname: v.address for v in topo.VANTAGES})
     lines += [f"host-record={name},{addr}" for name, addr in hosts.items()]
+    for v in topo.VANTAGES:
+        if v.listed:
+            name = topo.dnsbl_name(v.address)
+            lines += [f"host-record={name},{topo.DNSBL_ANSWER}", f'txt-record={name},"{topo.DNSBL_TEXT}"']
     return lines
 
 

@@ -69,6 +69,8 @@ class LabInfo:
     phases: dict[str, float] = field(default_factory=dict)  # bring-up step -> seconds since start
     # Live probe tokens the sink's bounce listener accepts (auditor.collect.sink.TokenStore dir).
     sink_token_dir: str = ""
+    # The hardened MX (auditor.lab.hardened): kept apart from ``postfix``, which is the demo site's.
+    hardened: PostfixInfo | None = None
 
     def scope(self) -> tuple[str, ...]:
         """The domains an audit of the lab site covers (everything but the sink's own domain)."""

@@ -36,7 +36,8 @@ def lab_namespaces() -> list[str]:
 
 
 def create(hosts: tuple[topo.Host, ...] = topo.HOSTS) -> None:
-    """Create the bridge (PROBER_IP) and every host namespace; fails if any of it already exists."""
+    """Create the bridge (PROBER_IP and the vantage addresses) and every host namespace; fails if any
+    of it already exists."""
     if not ETC_NETNS.exists():
         ETC_NETNS.mkdir(parents=True)
         ETC_NETNS_MARKER.touch()
@@ -44,6 +45,9 @@ def create(hosts: tuple[topo.Host, ...] = topo.HOSTS) -> None:
         ipr.link("add", ifname=topo.BRIDGE, kind="bridge")
         br = ipr.link_lookup(ifname=topo.BRIDGE)[0]
         ipr.addr("add", index=br, address=topo.PROBER_IP, prefixlen=topo.PREFIXLEN)
+        # Secondary addresses: the kernel keeps choosing PROBER_IP as the source unless one is bound.
+        for v in topo.VANTAGES:
+            ipr.addr("add", index=br, address=v.address, prefixlen=topo.PREFIXLEN)
         ipr.link("set", index=br, state="up")
         for h in hosts:
             netns.create(h.netns)

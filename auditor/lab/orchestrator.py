@@ -25,7 +25,7 @@ from typing import Any
 
 from pyroute2 import NetlinkError
 
-from auditor.lab import dns, netns, postfix, procs
+from auditor.lab import dns, hardened, netns, postfix, procs
 from auditor.lab import topology as topo
 from auditor.lab.info import Endpoint, LabInfo, LdapInfo, PostfixInfo
 from auditor.lab.procs import LabError
@@ -142,6 +142,10 @@ class Lab:
     def _pf_paths(self, inst: topo.PostfixInstance) -> postfix.Paths:
         return postfix.Paths(self.state_dir / f"postfix-{inst.name}")
 
+    @property
+    def _hardened_paths(self) -> postfix.Paths:
+        return postfix.Paths(self.state_dir / f"postfix-{hardened.NAME}")
+
     # --- up --------------------------------------------------------------------------------------
     def up(self) -> LabInfo:
         """Bring the whole lab up and return what it offers; on any failure, tear it down and raise."""
@@ -172,13 +176,15 @@ class Lab:
             "greylist",
             "ldap",
             *(f"postfix-{i.name}" for i in topo.POSTFIX_INSTANCES),
+            f"postfix-{hardened.NAME}",
         ):
             shutil.rmtree(sd / sub, ignore_errors=True)
             (sd / sub).mkdir()
         state: dict[str, Any] = {
             "pids": {},
             "postfix": [
-                [topo.host(i.host).netns, str(self._pf_paths(i).base)] for i in topo.POSTFIX_INSTANCES
+                *([topo.host(i.host).netns, str(self._pf_paths(i).base)] for i in topo.POSTFIX_INSTANCES),
+                [topo.host(hardened.HOST).netns, str(self._hardened_paths.base)],
             ],
         }
         self._save_state(state)
@@ -196,7 +202,10 @@ class Lab:
         recipients = f"ldap:{ldap_cf}, texthash:{static}"
         for inst in topo.POSTFIX_INSTANCES:
             postfix.write_instance(inst, self._pf_paths(inst), sd, greylist_sock, recipients)
-        static.write_text(postfix.texthash([r for s in topo.SCENARIOS for r in s.valid_recipients]))
+        static.write_text(
+            postfix.texthash([r for s in topo.SCENARIOS if s.in_scope for r in s.valid_recipients])
+        )
+        hardened.write(self._hardened_paths, sd)
         # result_attribute objectClass: every entry has one (AD-like users may lack `mail`), and
         # relay_recipient_maps only asks whether the address exists.
         ldap_cf.write_text(
@@ -205,10 +214,14 @@ class Lab:
             "result_attribute = objectClass\ntimeout = 5\n"
         )
         postfix.backdate(static, ldap_cf)
-        postfix.authorize([self._pf_paths(i).etc for i in topo.POSTFIX_INSTANCES], sd / "main.cf.backup")
+        postfix.authorize(
+            [*(self._pf_paths(i).etc for i in topo.POSTFIX_INSTANCES), self._hardened_paths.etc],
+            sd / "main.cf.backup",
+        )
         mark("configs")
         starting = [
-            postfix.launch(topo.host(i.host).netns, self._pf_paths(i)) for i in topo.POSTFIX_INSTANCES
+            *(postfix.launch(topo.host(i.host).netns, self._pf_paths(i)) for i in topo.POSTFIX_INSTANCES),
+            postfix.launch(topo.host(hardened.HOST).netns, self._hardened_paths),
         ]
         try:
             env = dict(os.environ, PYTHONPATH=str(_PKG_ROOT))
@@ -253,6 +266,7 @@ class Lab:
             (topo.SINK_IP, topo.SINK_INBOX_PORT),
             (topo.LDAP_IP, topo.LDAP_PORT),
             *((lst.address, 25) for i in topo.POSTFIX_INSTANCES for lst in i.listeners),
+            *((a, 25) for a in hardened.addresses()),
         ]
         missing = self._wait_listening(endpoints, state, t0)
         if not procs.wait_unix(greylist_sock, max(0.5, READY_TIMEOUT - (time.monotonic() - t0))):
@@ -339,6 +353,16 @@ class Lab:
             )
             for i in topo.POSTFIX_INSTANCES
         )
+        hp = self._hardened_paths
+        hardened_info = PostfixInfo(
+            name=hardened.NAME,
+            netns=topo.host(hardened.HOST).netns,
+            config_dir=str(hp.etc),
+            queue_dir=str(hp.queue),
+            maillog=str(hp.maillog),
+            addresses=hardened.addresses(),
+            scenarios=hardened.SCENARIOS,
+        )
         return LabInfo(
             state_dir=str(sd),
             nameserver=Endpoint(topo.DNS_IP, topo.DNS_PORT),
@@ -356,6 +380,7 @@ class Lab:
             ldap=ldap,
             bringup_seconds=round(seconds, 3),
             phases=phases,
+            hardened=hardened_info,
         )
 
     def _logs_hint(self) -> str:
@@ -441,6 +466,8 @@ class Lab:
         if info is not None:
             eps = [(e.host, e.port) for e in (info.nameserver, info.sink_bounces, info.sink_inbox)]
             eps += [(a, 25) for p in info.postfix for a in p.addresses]
+            if info.hardened is not None:
+                eps += [(a, 25) for a in info.hardened.addresses]
             if info.ldap is not None:
                 eps.append((topo.LDAP_IP, topo.LDAP_PORT))
             down = set(procs.wait_tcp(eps, 0.5))

@@ -124,8 +124,8 @@ def main_cf(
     return "".join(f"{k} = {v}\n" for k, v in params)
 
 
-def master_cf(inst: topo.PostfixInstance, stock: str) -> str:
-    """The stock master.cf without its catch-all smtpd, plus one smtpd per listener address."""
+def without_smtp_inet(stock: str) -> list[str]:
+    """The stock master.cf's lines without its catch-all ``smtp inet`` service (and its -o lines)."""
     kept: list[str] = []
     dropping = False
     for line in stock.splitlines():
@@ -136,6 +136,12 @@ def master_cf(inst: topo.PostfixInstance, stock: str) -> str:
         dropping = line.split()[:2] == ["smtp", "inet"]
         if not dropping:
             kept.append(line)
+    return kept
+
+
+def master_cf(inst: topo.PostfixInstance, stock: str) -> str:
+    """The stock master.cf without its catch-all smtpd, plus one smtpd per listener address."""
+    kept = without_smtp_inet(stock)
     for listener in inst.listeners:
         kept.append(f"{listener.address}:smtp inet n - n - - smtpd")
         kept.append(f"  -o syslog_name=postfix-bsa-{inst.name}/{listener.scenario}")
@@ -157,11 +163,19 @@ def write_instance(
     paths.etc.mkdir(parents=True, exist_ok=True)
     paths.queue.mkdir(parents=True, exist_ok=True)  # data/ is made by Postfix itself, with its owner
     (paths.etc / "main.cf").write_text(main_cf(inst, paths, state, greylist_socket, recipient_maps))
+    (paths.etc / "master.cf").write_text(master_cf(inst, read_stock_master_cf()))
+    no_chroot(paths)
+
+
+def read_stock_master_cf() -> str:
     try:
-        stock = STOCK_MASTER_CF.read_text()
+        return STOCK_MASTER_CF.read_text()
     except OSError as exc:
         raise LabError(f"{STOCK_MASTER_CF}: {exc.strerror} (is the postfix package installed?)") from None
-    (paths.etc / "master.cf").write_text(master_cf(inst, stock))
+
+
+def no_chroot(paths: Paths) -> None:
+    """Every service unchrooted (``postconf -F``), the files backdated so Postfix loads them at once."""
     backdate(paths.etc / "main.cf", paths.etc / "master.cf")  # before postconf: it waits too
     run(["postconf", "-c", str(paths.etc), "-F", "*/*/chroot = n"], 15, "postconf (chroot = n)")
     backdate(paths.etc / "master.cf")

@@ -54,6 +54,8 @@ HOSTS: tuple[Host, ...] = (
     Host("mx2", (f"{NET}.12",), "mx2.example.test"),
     Host("sink", (SINK_IP,), "mx.sink.test"),
     Host("ldap", (LDAP_IP,), "ldap.example.test"),
+    # The hardened MX (below): postscreen on the first address, a tarpit smtpd on the second.
+    Host("mx3", (f"{NET}.40", f"{NET}.41"), "mx.hardened.test"),
 )
 
 
@@ -118,7 +120,7 @@ class Scenario:
     mx: tuple[MxExpectation, ...]
     valid_recipients: tuple[str, ...] = ()  # control addresses a correct MX accepts
     dns_kind: str = "mx"  # mx | null-mx | implicit-mx
-    in_scope: bool = True  # False for the sink's own domain
+    in_scope: bool = True  # False: not part of the demo site (the sink's own domain, the hardened MX's)
 
 
 def _valid(domain: str) -> tuple[str, ...]:
@@ -179,6 +181,82 @@ SCENARIOS: tuple[Scenario, ...] = (
         in_scope=False,
     ),
 )
+
+
+# --- The hardened MX (issue 12 §2) ------------------------------------------------------------
+# A Postfix MX locked down the way real ones are: postscreen with its after-220 ("deep protocol")
+# tests, HELO and sender checks, a DNSBL, anvil rate limits, and a tarpit listener. Its domains are
+# outside the demo site (``in_scope=False``), so the demo and its committed report do not change;
+# tests/integration/test_hardened_lab.py probes it from the vantage addresses below.
+HARDENED_IP = f"{NET}.40"  # postscreen in front of smtpd
+TARPIT_IP = f"{NET}.41"  # plain smtpd that sleeps before every reply once a client has erred
+HARDENED_DOMAIN = "hardened.test"
+TARPIT_DOMAIN = "tarpit.test"
+DNSBL_ZONE = "lists.lab.test"
+DNSBL_ANSWER = "127.0.0.2"
+DNSBL_TEXT = "listed in the lab blocklist"
+HARDENED_CONNECTION_RATE = (
+    3  # smtpd connections per client per ANVIL_TIME_UNIT_S (postscreen's own not counted)
+)
+ANVIL_TIME_UNIT_S = 60
+POSTSCREEN_GREET_WAIT_S = 2  # Postfix's own "under stress" value; the normal 6 s would slow the tests
+TARPIT_SLEEP_S = 2  # smtpd_error_sleep_time of the tarpit listener (its smtpd_soft_error_limit is 1)
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """A prober address on the lab bridge (an alias next to PROBER_IP) with forward and reverse DNS.
+
+    One per hardened-MX test: postscreen's allowlist and anvil's counters are per client address,
+    so each test starts as a client the MX has never seen.
+    """
+
+    name: str
+    address: str
+    hostname: str
+    listed: bool = False  # on the lab DNSBL (DNSBL_ZONE answers DNSBL_ANSWER for it)
+
+
+VANTAGES: tuple[Vantage, ...] = (
+    Vantage("good", f"{NET}.2", "good.vantage.test"),
+    Vantage("listed", f"{NET}.3", "listed.vantage.test", listed=True),
+    Vantage("helo", f"{NET}.4", "helo.vantage.test"),
+    Vantage("sender", f"{NET}.5", "sender.vantage.test"),
+    Vantage("default", f"{NET}.6", "default.vantage.test"),
+    Vantage("rate", f"{NET}.7", "rate.vantage.test"),
+    Vantage("tarpit", f"{NET}.8", "tarpit.vantage.test"),
+    Vantage("unresolved", f"{NET}.9", "unresolved.vantage.test"),
+)
+
+HARDENED_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        HARDENED_DOMAIN,
+        "hardened Postfix: postscreen after-220 tests, HELO/sender checks, DNSBL, anvil rate limits",
+        (MxExpectation("mx.hardened.test", 10, HARDENED_IP, "hardened", REJECTS_UNKNOWN),),
+        _valid(HARDENED_DOMAIN),
+        in_scope=False,
+    ),
+    Scenario(
+        TARPIT_DOMAIN,
+        f"the hardened MX's tarpit listener: {TARPIT_SLEEP_S} s before every reply after the first error",
+        (MxExpectation("mx.tarpit.test", 10, TARPIT_IP, "tarpit", REJECTS_UNKNOWN),),
+        _valid(TARPIT_DOMAIN),
+        in_scope=False,
+    ),
+)
+SCENARIOS = SCENARIOS + HARDENED_SCENARIOS
+
+
+def vantage(name: str) -> Vantage:
+    for v in VANTAGES:
+        if v.name == name:
+            return v
+    raise KeyError(name)
+
+
+def dnsbl_name(address: str) -> str:
+    """The DNSBL query name for an IPv4 address: reversed octets under the zone."""
+    return ".".join(reversed(address.split("."))) + "." + DNSBL_ZONE
 
 
 def served_domains(inst: PostfixInstance, catch_all: bool = False) -> tuple[str, ...]:

@@ -203,10 +203,19 @@ def _stopped(pr: ProbeResult, o: RcptOutcome | None) -> Judged:
     return Judged(Verdict.INCONCLUSIVE, reason, detail)
 
 
+# Commands of a transaction. With PIPELINING a tarpit's timeout shows on the group's first command:
+# Postfix smtpd holds the replies to pipelined commands until all are written, sleep included (seen
+# in the lab: smtpd_error_sleep_time past the stage timeout timed out on "RSET", not on a RCPT).
+_TRANSACTION = ("RCPT", "MAIL", "RSET")
+
+
 def _slow(pr: ProbeResult) -> bool:
-    """The server answered the session and then let a RCPT time out, or took seconds per reply:
-    a tarpit (Exchange waits 5 s before each 550 5.1.1), not a dead server."""
-    return pr.detail.startswith("RCPT") or any(o.elapsed >= 2.0 for o in pr.outcomes if o.reply is not None)
+    """The server answered the session and then let a transaction command time out, or took seconds
+    per reply: a tarpit (Exchange waits 5 s before each 550 5.1.1; Postfix smtpd_error_sleep_time),
+    not a dead server."""
+    return pr.detail.startswith(_TRANSACTION) or any(
+        o.elapsed >= 2.0 for o in pr.outcomes if o.reply is not None
+    )
 
 
 def _first_421(pr: ProbeResult) -> Reply | None:

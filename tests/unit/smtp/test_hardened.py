@@ -56,6 +56,79 @@ def test_tarpit_longer_than_the_stage_timeout_names_the_setting() -> None:
     assert all(judged[rid] is Status.INCONCLUSIVE for rid in ("SMTP-RCPT-001", "SMTP-RCPT-003")), judged
 
 
+class _PostfixTarpit:
+    """Postfix smtpd with smtpd_soft_error_limit = 1, reduced to what matters (the lab's tarpit
+    listener): once the client has erred it sleeps before every reply, and it holds the replies to
+    pipelined commands until the client's input is drained, so one sleep delays the whole group."""
+
+    def __init__(self, sleep: float) -> None:
+        self.sleep = sleep
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        errors, held = 0, []
+        try:
+            writer.write(b"220 tarpit.test ESMTP\r\n")
+            for _ in range(200):
+                line = (await reader.readline()).decode().strip()
+                if not line:
+                    return
+                verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
+                addr = line.partition(":")[2].strip("<> ")
+                reply = {
+                    "EHLO": "250-tarpit.test\r\n250 PIPELINING",
+                    "QUIT": "221 2.0.0 Bye",
+                    "RCPT": "250 2.1.5 Ok"
+                    if addr.startswith("postmaster@")
+                    else f"550 5.1.1 <{addr}>: Recipient address rejected: User unknown",
+                }.get(verb, "250 2.0.0 Ok")
+                if errors >= 1:
+                    await asyncio.sleep(self.sleep)
+                errors += reply.startswith(("4", "5"))
+                held.append(reply + "\r\n")
+                if not reader._buffer:  # type: ignore[attr-defined]
+                    writer.write("".join(held).encode())
+                    held.clear()
+                    await writer.drain()
+                if verb == "QUIT":
+                    return
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+def _probe_tarpit(sleep: float, **kw: Any) -> ProbeResult:
+    async def go() -> ProbeResult:
+        srv = _PostfixTarpit(sleep)
+        server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+        try:
+            settings = fast_settings(server.sockets[0].getsockname()[1], **kw)
+            plan = make_plan(mx_for([DOMAIN]), settings, load(), [DOMAIN])
+            [r] = await Engine(settings).run(plan)
+            return r
+        finally:
+            server.close()
+            for task in srv.tasks:
+                task.cancel()
+
+    return asyncio.run(go())
+
+
+def test_postfix_error_sleep_holding_a_pipelined_group_is_named_a_tarpit() -> None:
+    """Past the stage timeout the wait shows on the group's first reply (RSET), not on a RCPT."""
+    r = _probe_tarpit(1.0, timeout=0.5)
+    assert r.detail.startswith("RSET"), r.detail
+    j = classify(r)
+    assert j.verdict is Verdict.INCONCLUSIVE and j.why is Why.TARPIT, j
+    assert "--timeout" in j.fix
+    # Within the stage timeout the same server gets its real verdict.
+    assert classify(_probe_tarpit(0.3, timeout=1.5)).verdict is Verdict.REJECTS_UNKNOWN
+
+
 @dataclasses.dataclass
 class _Postscreen:
     """postscreen after its after-220 tests: the first session's RCPTs all get 450 4.3.2."""
@@ -97,6 +170,20 @@ def test_postscreen_that_keeps_deferring_is_inconclusive_named() -> None:
         ("450 4.7.1 <probe.test>: Helo command rejected: Host not found", Why.HELO, "--ehlo"),
         ("450 4.7.1 Error: too many recipients from 127.0.0.1", Why.RATE, "--session-delay"),
         ("550 5.7.23 <probe@audit.test>: SPF validation failed", Why.SENDER, "--mail-from"),
+        # Real Postfix 3.7 replies, from the lab's hardened MX (tests/integration/test_hardened_lab.py).
+        (
+            "554 5.7.1 Service unavailable; Client host [198.18.0.3] blocked using lists.lab.test; "
+            "listed in the lab blocklist",
+            Why.DNSBL,
+            "blocklist",
+        ),
+        ("450 4.7.1 <nx-helo.vantage.test>: Helo command rejected: Host not found", Why.HELO, "--ehlo"),
+        ("504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname", Why.HELO, "--ehlo"),
+        (
+            "450 4.1.8 <bsa-probe@nx-sender.test>: Sender address rejected: Domain not found",
+            Why.SENDER,
+            "--mail-from",
+        ),
     ],
 )
 def test_setup_refusals_are_inconclusive_with_the_thing_to_change(refusal: str, why: Why, fix: str) -> None:
@@ -106,6 +193,16 @@ def test_setup_refusals_are_inconclusive_with_the_thing_to_change(refusal: str, 
     assert fix in j.fix
     found = [f for f in evaluate([r]) if f.rule_id == "SMTP-RCPT-001"]
     assert [f.status for f in found] == [Status.INCONCLUSIVE] and fix in found[0].message
+
+
+def test_anvil_connection_rate_limit_at_the_greeting_is_named_and_retried_once() -> None:
+    """Postfix smtpd_client_connection_rate_limit answers the greeting with this (real text)."""
+    srv = Scripted(banner=b"421 4.7.0 mx.hardened.test Error: too many connections from 198.18.0.7\r\n")
+    [r] = _probe(srv)
+    assert srv.connections == 2  # one retry after backoff_421, then the address is left alone
+    j = classify(r)
+    assert j.verdict is Verdict.INCONCLUSIVE and j.why is Why.RATE, j
+    assert "too many connections" in j.detail and "--session-delay" in j.fix
 
 
 def test_refused_mail_from_is_a_sender_problem_not_a_verdict() -> None:

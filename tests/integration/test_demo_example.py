@@ -85,4 +85,4 @@ def test_committed_example_matches_a_fresh_demo(demo: tuple[Report, Path]) -> No
     for name in ("report.html", "report.md"):
         assert (EXAMPLES / name).stat().st_size > 0
     doc = json.loads(example.read_text())
-    assert doc["schema"] == "backscatter-audit/1" and doc["run"]["command"] == "demo"
+    assert doc["schema"] == "backscatter-audit/2" and doc["run"]["command"] == "demo"

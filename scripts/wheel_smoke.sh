@@ -9,7 +9,10 @@
 # loopback nameserver, so no DNS query and no SMTP connection leaves the machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
+if [ -n "${PYTHON:-}" ]; then
+  PY=$PYTHON
+  # A relative path (.ci/run passes .venv/bin/python) must survive the cd below.
+  case $PY in */*) PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY") ;; esac
 elif [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python
 else PY=python3
 fi

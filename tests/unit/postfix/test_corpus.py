@@ -24,9 +24,9 @@ UNTEMPLATED = [
 
 
 def _stage(tmp_path: Path, main: str, master: str | None = None) -> Path:
-    shutil.copyfile(DIR / main, tmp_path / "main.cf")
+    shutil.copyfile(need_shared(DIR / main), tmp_path / "main.cf")
     if master:
-        shutil.copyfile(DIR / master, tmp_path / "master.cf")
+        shutil.copyfile(need_shared(DIR / master), tmp_path / "master.cf")
     past = time.time() - 60
     for p in tmp_path.iterdir():
         os.utime(p, (past, past))
@@ -81,7 +81,7 @@ def test_real_master_cf_files_parse(tmp_path: Path, name: str) -> None:
 
 
 def _master_only(tmp_path: Path, name: str) -> Path:
-    shutil.copyfile(DIR / name, tmp_path / "master.cf")
+    shutil.copyfile(need_shared(DIR / name), tmp_path / "master.cf")
     return tmp_path
 
 

@@ -28,7 +28,7 @@ from auditor.collect.smtp import ProbeSettings, probe_domains
 from auditor.judge import evaluate
 from auditor.lab.procs import in_netns
 from auditor.model import Status
-from auditor.observations.smtp import ACCEPTED, DataProbeResult, ProbeResult
+from auditor.observations.smtp import DataOutcome, DataProbeResult, ProbeResult
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +114,7 @@ def test_notifications_in_the_lab_logs_are_counted_exactly(lab: Any, tmp_path: P
         reader=mailbox_reader([lab.bounce_maildir]),
         wait=30,
     )
-    accepted = [o for o in data if isinstance(o, DataProbeResult) and o.outcome == ACCEPTED]
+    accepted = [o for o in data if isinstance(o, DataProbeResult) and o.outcome == DataOutcome.ACCEPTED]
     assert [o.address for o in accepted] == ["198.18.0.12"]
 
     # 2. Three more from outside to unknown recipients via the backup; senders the sink accepts.

@@ -298,7 +298,11 @@ class RunQueries:
         self.concurrency = concurrency
         self.cache: QueryCache = {} if cache is None else cache
         self.datagrams = 0  # UDP queries sent (retries included)
-        self._slots: asyncio.Semaphore | None = None
+        self._queue: asyncio.Queue[
+            tuple[_Key, str, str, _Type, dns.name.Name | None, asyncio.Future[_Reply]]
+        ] = asyncio.Queue()
+        self._workers: list[asyncio.Future[None]] = []
+        self._busy = 0
         self._pending: dict[_Key, asyncio.Future[_Reply]] = {}
         self._channels: dict[tuple[str, int], _Channel] = {}
         self._retired: list[_Channel] = []
@@ -308,9 +312,14 @@ class RunQueries:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        workers = list(self._workers)
         self.close()
+        await asyncio.gather(*workers, return_exceptions=True)
 
     def close(self) -> None:
+        for w in self._workers:
+            w.cancel()
+        self._workers.clear()
         for ch in [*self._channels.values(), *self._retired]:
             if ch.transport is not None:
                 ch.transport.close()
@@ -326,32 +335,44 @@ class RunQueries:
             return hit
         fut = self._pending.get(key)
         if fut is None:
-            fut = asyncio.ensure_future(self._resolve(name, rdtype, code, qname, key))
+            fut = asyncio.get_running_loop().create_future()
             self._pending[key] = fut
+            self._queue.put_nowait((key, name, rdtype, code, qname, fut))
+            self._start_workers()
         return await asyncio.shield(fut)
 
-    async def _resolve(
-        self,
-        name: str,
-        rdtype: str,
-        code: _Type,
-        qname: dns.name.Name | None,
-        key: _Key,
-    ) -> _Reply:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.concurrency)
-        try:
-            async with self._slots:
+    def _start_workers(self) -> None:
+        # A fixed set of workers draining a queue, not a semaphore: 10,000 domains put 10,000
+        # questions in line at once, and asyncio.Semaphore (3.11) scans its waiters on every acquire.
+        want = min(self.concurrency, self._queue.qsize() + self._busy)
+        while len(self._workers) < want:
+            self._workers.append(asyncio.ensure_future(self._work()))
+
+    async def _work(self) -> None:
+        while True:
+            key, name, rdtype, code, qname, fut = await self._queue.get()
+            self._busy += 1
+            try:
                 try:
                     q = qname if qname is not None else dns.name.from_text(name)
                 except dns.exception.DNSException as exc:
                     reply = _Reply(ERROR, f"{name} {rdtype}: {type(exc).__name__}: {_short(exc)}")
                 else:
                     reply = await self._query(name, rdtype, q, code)
+            except BaseException as exc:  # cancelled at close, or a bug: never leave a caller waiting
+                self._pending.pop(key, None)
+                if not fut.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        fut.cancel()
+                    else:
+                        fut.set_exception(exc)
+                raise
+            finally:
+                self._busy -= 1
             self.cache[key] = reply
-            return reply
-        finally:
             self._pending.pop(key, None)
+            if not fut.done():
+                fut.set_result(reply)
 
     async def _query(self, name: str, rdtype: str, qname: dns.name.Name, code: _Type) -> _Reply:
         loop = asyncio.get_running_loop()
@@ -684,14 +705,23 @@ def collect(
     }
     servers = _servers(res)
 
+    keys = list(dict.fromkeys(scope))  # already normalised: lower case, no trailing dot
+
     async def go() -> list[DnsMx]:
+        out: list[DnsMx | None] = [None] * len(keys)
+        todo = iter(enumerate(keys))
         async with RunQueries(res, concurrency) as q:
-            jobs = [
-                lookup_override_async(q, servers, key, forced[key], names)
-                if key in forced and key not in non_mail
-                else lookup_domain_async(q, servers, key, names, non_mail=key in non_mail)
-                for key in dict.fromkeys(scope)  # already normalised: lower case, no trailing dot
-            ]
-            return list(await asyncio.gather(*jobs))
+
+            async def worker() -> None:
+                # A few domains per question slot are under way at a time, not all 10,000 at
+                # once: the run's memory stays its results and its cache.
+                for i, key in todo:
+                    if key in forced and key not in non_mail:
+                        out[i] = await lookup_override_async(q, servers, key, forced[key], names)
+                    else:
+                        out[i] = await lookup_domain_async(q, servers, key, names, non_mail=key in non_mail)
+
+            await asyncio.gather(*(worker() for _ in range(min(len(keys), 2 * concurrency))))
+        return [m for m in out if m is not None]
 
     return _run(go)

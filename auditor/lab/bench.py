@@ -8,12 +8,18 @@ state dir. It reuses the lab's process and Postfix helpers, and holds the lab *s
 whole life, so no test run brings the test lab up or down (and rewrites /etc/postfix/main.cf) while
 a benchmark runs.
 
-Layout: ``bsb-dns`` (dnsmasq, .10) serves ``bench-0001.test`` … with ``MX 10 mx1.<domain>`` →
+Layout: ``bsb-dns`` (dnsmasq or unbound, .10) serves ``bench-0001.test`` … with ``MX 10 mx1.<domain>`` →
 .11 and ``MX 20 mx2.<domain>`` → .12; ``bsb-mx1`` is the primary Postfix (relay_recipient_maps
 lists postmaster@ and user@ of every domain), ``bsb-mx2`` the backup (relay_domains, no recipient
 map: accepts everything, would route to MX 10 by DNS). The prober is the bridge address .1, which is
 not in either instance's mynetworks. Probes are RCPT-only, so nothing is ever queued; the primary's
 relay transport is ``discard`` so that even a stray DATA could not send mail anywhere.
+
+The DNS server is dnsmasq (the test lab's) by default. dnsmasq keeps ``mx-host`` records in a
+list that it walks for every query (measured: 0.12 ms of its CPU per query with 500 domains,
+0.33 ms with 2,000, 7.7 ms with 10,000), so for thousands of domains the site can serve its zone
+with unbound instead (``dns_server="unbound"``: ``local-data`` in a tree, authoritative, no
+recursion). The binary is ``$BSB_UNBOUND`` or ``unbound`` on the PATH (Debian package unbound).
 """
 
 from __future__ import annotations
@@ -57,10 +63,15 @@ _HOSTS = (("dns", DNS_IP, "ns.bench.test"), ("mx1", PRIMARY_IP, "mx1.bench.test"
           ("mx2", BACKUP_IP, "mx2.bench.test"))  # fmt: skip
 
 
+MAX_DOMAINS = 20000
+
+
 def domain_names(n: int) -> tuple[str, ...]:
-    if not 1 <= n <= 9999:
-        raise ValueError(f"domain count {n} out of range 1..9999")
-    return tuple(f"bench-{i:04d}.test" for i in range(1, n + 1))
+    """bench-0001.test … (five digits from 10,000 domains on: bench-00001.test …)."""
+    if not 1 <= n <= MAX_DOMAINS:
+        raise ValueError(f"domain count {n} out of range 1..{MAX_DOMAINS}")
+    width = max(4, len(str(n)))
+    return tuple(f"bench-{i:0{width}d}.test" for i in range(1, n + 1))
 
 
 def control_address(domain: str) -> str:
@@ -97,6 +108,50 @@ def dnsmasq_config(state: Path, domains: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+DNS_SERVERS = ("dnsmasq", "unbound")
+
+
+def unbound_binary() -> str:
+    path = (
+        os.environ.get("BSB_UNBOUND") or shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin")
+    )
+    if not path:
+        raise LabError("unbound not found: install the Debian package unbound or set BSB_UNBOUND")
+    return path
+
+
+def unbound_config(state: Path, domains: Sequence[str]) -> str:
+    """unbound as an authoritative-only server for .test: the same records as dnsmasq's, and
+    nothing else (the root is a static zone too, so no name ever leads to a recursive query)."""
+    lines = [
+        "server:",
+        f"  interface: {DNS_IP}",
+        "  port: 53",
+        f"  access-control: {NET}.0/{PREFIXLEN} allow",
+        '  username: ""',
+        '  chroot: ""',
+        f'  directory: "{state}"',
+        f'  pidfile: "{state / "unbound.pid"}"',
+        f'  logfile: "{state / "unbound.log"}"',
+        "  use-syslog: no",
+        "  verbosity: 0",
+        "  num-threads: 1",
+        "  do-ip6: no",
+        '  module-config: "iterator"',
+        "  minimal-responses: yes",
+        '  local-zone: "." static',
+        '  local-zone: "test." static',
+    ]
+    for d in domains:
+        lines += [
+            f'  local-data: "{d}. 60 IN MX 10 {primary_host(d)}."',
+            f'  local-data: "{d}. 60 IN MX 20 {backup_host(d)}."',
+            f'  local-data: "{primary_host(d)}. 60 IN A {PRIMARY_IP}"',
+            f'  local-data: "{backup_host(d)}. 60 IN A {BACKUP_IP}"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def main_cf(name: str, address: str, paths: postfix.Paths, state: Path, strict: bool) -> str:
     """main.cf of one bench instance. Only site-shape parameters: every limit stays at its default."""
     etc = paths.etc
@@ -129,6 +184,7 @@ class BenchInfo:
     primary_maillog: str
     backup_maillog: str
     bringup_seconds: float
+    dns_server: str = "dnsmasq"
 
     @property
     def controls(self) -> tuple[str, ...]:
@@ -315,11 +371,20 @@ def leftovers() -> list[str]:
 class BenchSite:
     """``with BenchSite(n) as info:`` holds the lab session, brings the site up, always tears it down."""
 
-    def __init__(self, n_domains: int = DEFAULT_DOMAINS, state_dir: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        n_domains: int = DEFAULT_DOMAINS,
+        state_dir: Path | str | None = None,
+        dns_server: str = "dnsmasq",
+    ) -> None:
+        if dns_server not in DNS_SERVERS:
+            raise ValueError(f"dns_server must be one of {DNS_SERVERS}, not {dns_server!r}")
         self.domains = domain_names(n_domains)
         self.state_dir = Path(state_dir) if state_dir is not None else DEFAULT_STATE_DIR
+        self.dns_server = dns_server
         self._stack: ExitStack | None = None
-        self._dnsmasq: int | None = None
+        self._dns_pid: int | None = None
+        self._dns_marker = dns_server
 
     @property
     def _instances(self) -> list[tuple[str, str, postfix.Paths, bool]]:
@@ -404,10 +469,15 @@ class BenchSite:
         postfix.authorize([p.etc for _, _, p, _ in self._instances], sd / "main.cf.backup")
         starting = [postfix.launch(_ns(short), paths) for short, _, paths, _ in self._instances]
         try:
-            conf = sd / "dnsmasq.conf"
-            conf.write_text(dnsmasq_config(sd, self.domains))
-            argv = ["dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"]
-            self._dnsmasq = procs.spawn(procs.in_netns(_ns("dns"), argv), sd / "dnsmasq.out")
+            if self.dns_server == "unbound":
+                conf = sd / "unbound.conf"
+                conf.write_text(unbound_config(sd, self.domains))
+                argv = [unbound_binary(), "-d", "-c", str(conf)]
+            else:
+                conf = sd / "dnsmasq.conf"
+                conf.write_text(dnsmasq_config(sd, self.domains))
+                argv = ["dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"]
+            self._dns_pid = procs.spawn(procs.in_netns(_ns("dns"), argv), sd / f"{self.dns_server}.out")
         finally:
             postfix.finish(starting)
         missing = procs.wait_tcp([(DNS_IP, 53), (PRIMARY_IP, 25), (BACKUP_IP, 25)], READY_TIMEOUT)
@@ -424,10 +494,11 @@ class BenchSite:
             primary_maillog=str(self._instances[0][2].maillog),
             backup_maillog=str(self._instances[1][2].maillog),
             bringup_seconds=round(time.monotonic() - t0, 3),
+            dns_server=self.dns_server,
         )
 
     def _teardown(self) -> list[str]:
-        """Stop Postfix and dnsmasq, kill anything left in bsb- namespaces, remove them, restore main.cf."""
+        """Stop Postfix and DNS, kill what is left in bsb- namespaces, remove them, restore main.cf."""
         done: list[str] = []
         live = set(bench_namespaces())
         instances = [(_ns(short), p) for short, _, p, _ in self._instances]
@@ -435,9 +506,9 @@ class BenchSite:
         if masters:
             done.append(f"postfix stop ({len(masters)} instance(s))")
         pids = list(masters)
-        if self._dnsmasq is not None and procs.signal_pid(self._dnsmasq, "dnsmasq"):
-            pids.append(self._dnsmasq)
-        self._dnsmasq = None
+        if self._dns_pid is not None and procs.signal_pid(self._dns_pid, self._dns_marker):
+            pids.append(self._dns_pid)
+        self._dns_pid = None
         left = procs.wait_gone(pids, STOP_TIMEOUT)
         if left:
             procs.kill_all(left, 2.0)

@@ -3,6 +3,9 @@
 Records are given as {(name, type): [rdata text]}; names listed in ``servfail`` answer SERVFAIL,
 names in ``drop`` never answer (the resolver times out). Runs in a thread, stopped by the context
 manager; the receive loop polls a stop flag, so it always ends.
+
+``hold`` (seconds): answers are held back until no new query has come for that long, then all sent
+at once; ``stats["max_pending"]`` is then the most questions the client had in flight together.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def serve(
     servfail: set[str] = frozenset(),  # type: ignore[assignment]
     drop: set[str] = frozenset(),  # type: ignore[assignment]
     log: list[tuple[str, str]] | None = None,
+    hold: float = 0.0,
+    stats: dict[str, int] | None = None,
 ) -> Iterator[str]:
     """Yields the nameserver spec "127.0.0.1:PORT"; ``log`` gets every (name, type) asked."""
     zone = {(n.lower() if n.endswith(".") else n.lower() + ".", t): v for (n, t), v in zone.items()}
@@ -63,14 +68,20 @@ def serve(
     dr = {n.lower().rstrip(".") + "." for n in drop}
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.1)
+    sock.settimeout(hold or 0.1)
     stop = threading.Event()
+    held: list[tuple[bytes, tuple[str, int]]] = []
+    counts = stats if stats is not None else {}
+    counts.setdefault("max_pending", 0)
 
     def loop() -> None:
         while not stop.is_set():
             try:
                 data, peer = sock.recvfrom(4096)
             except TimeoutError:
+                for wire, to in held:  # quiet for ``hold`` s: the client waits for these
+                    sock.sendto(wire, to)
+                held.clear()
                 continue
             except OSError:
                 return
@@ -82,7 +93,10 @@ def serve(
                 wire = _answer(query, zone, sf, dr)
             except Exception:
                 continue
-            if wire is not None:
+            if wire is not None and hold:
+                held.append((wire, peer))
+                counts["max_pending"] = max(counts["max_pending"], len(held))
+            elif wire is not None:
                 sock.sendto(wire, peer)
 
     th = threading.Thread(target=loop, daemon=True)

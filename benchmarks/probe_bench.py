@@ -5,6 +5,9 @@ Usage:
   sudo PYTHONPATH=. python3 benchmarks/probe_bench.py lab [RUNS]    # real Postfix lab (session lock)
   sudo PYTHONPATH=. python3 benchmarks/probe_bench.py compare [RUNS [DOMAINS [SWAKS_DOMAINS]]]
       # issue 6: the bench site (auditor/lab/bench.py), engine vs smtplib vs swaks, side by side
+  sudo PYTHONPATH=. python3 benchmarks/probe_bench.py scale [RUNS [DOMAINS [dnsmasq|unbound]]]
+      # issue 12: the engine alone (PIPELINING) on a site of DOMAINS x 2 MX: DNS and SMTP phase,
+      # CPU, peak RSS, error sleeps, 421s, every verdict
 
 Loopback: N domains all served by one MX address (a scripted server that rejects unknown
 recipients), session delay 0, null-sender sample 20 per address (the default). Prints, with and
@@ -199,7 +202,7 @@ def _judge(info: BenchInfo, verdicts: list[tuple[bool, str]], n: int) -> tuple[b
     return ok, ", ".join(f"{k[0]} {k[1]}: {v}" for k, v in sorted(c.items()))
 
 
-def run_engine(info: BenchInfo, scenarios_dir: str, lockstep: bool) -> Measured:
+def run_engine(info: BenchInfo, scenarios_dir: str, lockstep: bool, audit_timeout: float = 300.0) -> Measured:
     settings = ProbeSettings(
         nameservers=(info.nameserver,),
         controls=info.controls,
@@ -207,7 +210,7 @@ def run_engine(info: BenchInfo, scenarios_dir: str, lockstep: bool) -> Measured:
         ehlo=EHLO,
         session_delay=0.0,  # the reference prober had no delay either (default: 1 s)
         timeout=10.0,
-        audit_timeout=300.0,
+        audit_timeout=audit_timeout,
         random_prefix=RANDOM_PREFIX,
         scenarios_dir=scenarios_dir,
     )
@@ -438,6 +441,59 @@ def compare(runs: int, n: int, n_swaks: int, smtplib_cap_s: float = 60.0) -> int
     return 0 if all(m.verdicts_ok for ms in rows.values() for m in ms) and not left else 1
 
 
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def scale(runs: int, n: int, dns_server: str) -> int:
+    """The engine (PIPELINING) alone, ``runs`` times, on a fresh bench site of ``n`` domains."""
+    from auditor.lab.bench import BenchSite, leftovers
+
+    if not 1 <= runs <= 20:
+        raise SystemExit("RUNS must be 1..20")
+    signal.signal(signal.SIGTERM, _sigterm)
+    rows: list[Measured] = []
+    rss_before = _peak_rss_mib()
+    with tempfile.TemporaryDirectory() as scen:
+        shutil.copy(default_dir() / "unknown-recipient.toml", scen)
+        site = BenchSite(n, dns_server=dns_server)
+        with site as info:
+            print(
+                f"bench site: {n} domains x 2 MX, DNS {dns_server}, up in {info.bringup_seconds:.2f} s",
+                flush=True,
+            )
+            for run in range(1, runs + 1):
+                restart = site.restart_postfix()
+                print(f"  (postfix restarted in {restart:.2f} s)", flush=True)
+                m = run_engine(info, scen, lockstep=False, audit_timeout=1800.0)
+                m.phases["peak_rss_mib"] = _peak_rss_mib()
+                rows.append(m)
+                print(f"run {run}: {_describe(m)}", flush=True)
+    left = leftovers()
+    print(f"teardown done; bench network leftovers: {left or 'none'}")
+    med = statistics.median
+    walls, dns, smtp = (
+        [m.wall for m in rows],
+        [m.phases["dns_s"] for m in rows],
+        [m.phases["smtp_s"] for m in rows],
+    )
+    sleeps = sum(m.view.sessions_at_soft_limit for m in rows)
+    print(
+        f"| {n} domains x 2 MX ({dns_server}), {runs} runs | wall {min(walls):.2f} / {med(walls):.2f} / "
+        f"{max(walls):.2f} s | DNS {min(dns):.2f} / {med(dns):.2f} / {max(dns):.2f} s "
+        f"| SMTP {min(smtp):.2f} / {med(smtp):.2f} / {max(smtp):.2f} s "
+        f"| CPU median {med([m.cpu for m in rows]):.2f} s "
+        f"| sessions {rows[-1].sessions} | peak RSS {_peak_rss_mib():.0f} MiB (at start {rss_before:.0f}) "
+        f"| replies > {SLOW_REPLY_S} s: {max(m.slow_replies or 0 for m in rows)} "
+        f"| sessions at the soft error limit: {sleeps} | 421: {sum(m.view.lines_421 for m in rows)} "
+        f"| too many errors: "
+        f"{sum(m.view.too_many_errors for m in rows)} | verdicts: "
+        f"{'all as expected' if all(m.verdicts_ok for m in rows) else 'WRONG'} |"
+    )
+    ok = all(m.verdicts_ok for m in rows) and not sleeps and not left
+    return 0 if ok and not any(m.view.lines_421 or m.slow_replies for m in rows) else 1
+
+
 def main() -> int:
     mode = sys.argv[1] if len(sys.argv) > 1 else "loopback"
     if mode == "loopback":
@@ -453,6 +509,10 @@ def main() -> int:
         defaults = [3, 500, 50]
         runs, n, n_swaks = args + defaults[len(args) :]
         return compare(runs, n, n_swaks)
+    if mode == "scale":
+        runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+        n = int(sys.argv[3]) if len(sys.argv) > 3 else 500
+        return scale(runs, n, sys.argv[4] if len(sys.argv) > 4 else "dnsmasq")
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -132,7 +132,10 @@ def _log_evidence(o: PostfixLogEvidence) -> list[Evidence]:
     needs=(PostfixLogEvidence, PostfixQueueSnapshot),
     remediation="""
         Trace each notification to its cause (the status=bounced line: which transport said what)
-        and apply the rules listed for that cause; then read the logs again after a day.
+        and apply the rules whose fix removes it: unknown recipient after acceptance → PF-RCPT-001/
+        002/005; the inside server refused → PF-RCPT-003/PF-VERIFY-002; content filter →
+        PF-FILTER-001/CF-AMAVIS-001; quota → PF-QUOTA-001; expiry → PF-RCPT-006. Decide in the SMTP
+        session, never afterwards; then read the logs again after a day.
         """,
     references=(
         "Postfix BACKSCATTER_README",
@@ -157,13 +160,6 @@ def log_backscatter(obs: Observations, r: Rule) -> Iterator[Finding]:
     The senders of mail from outside are unauthenticated; for spam they are forged. Each such notice
     went to an innocent third party; notices that bounce themselves (double bounces) are a strong
     sign the sender was forged. This is backscatter observed, not predicted.
-
-    ## How to fix
-
-    The finding counts the notices by cause; each cause names the rules whose fix removes it
-    (unknown recipient after acceptance → PF-RCPT-001/002/005; the inside server refused →
-    PF-RCPT-003/PF-VERIFY-002; content filter → PF-FILTER-001/CF-AMAVIS-001; quota → PF-QUOTA-001;
-    expiry → PF-RCPT-006/PF-DSN-003 …). Decide in the SMTP session, never afterwards.
 
     ## Outcomes
 

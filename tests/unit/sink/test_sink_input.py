@@ -65,10 +65,11 @@ def test_cli_sink_bad_maildir_and_negative_limit_exit_2(tmp_path: Path) -> None:
     base = ["sink", "--domain", "sink.test", "--token-dir", str(tmp_path / "t"), "--listen", "127.0.0.1:1"]
     r = _cli(*base, "--maildir", str(f))
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip() == f"backscatter-audit: error: {f}: cannot use as a Maildir: not a directory"
+    [line] = r.stderr.strip().splitlines()  # one line naming the file, whichever check saw it first
+    assert line.startswith(f"backscatter-audit: error: {f}: ") and "not a directory" in line
     r = _cli(*base, "--maildir", str(tmp_path / "md"), "--max-message-bytes", "-1")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "max_message_bytes must be a positive integer" in r.stderr
+    assert "--max-message-bytes" in r.stderr and "'-1'" in r.stderr
 
 
 def _handler(tmp_path: Path, **limits: int) -> SinkHandler:

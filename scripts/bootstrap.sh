@@ -50,8 +50,10 @@ if [ ! -x "$EXIM_ROOT/usr/sbin/exim4" ]; then
     { apt-get update -q && (cd "$debs" && apt-get download exim4-daemon-light exim4-base exim4-config); }
   for d in exim4-daemon-light exim4-base exim4-config; do dpkg-deb -x "$debs/${d}"_*.deb "$EXIM_ROOT"; done
 fi
+# The binary runs as its compiled-in user; useradd (package passwd) is on every Debian system.
 getent passwd Debian-exim >/dev/null ||
-  adduser --system --group --quiet --allow-bad-names --home /var/spool/exim4 --no-create-home Debian-exim
+  useradd --system --user-group --home-dir /var/spool/exim4 --no-create-home \
+    --shell /usr/sbin/nologin Debian-exim
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
